@@ -1,0 +1,119 @@
+"""Download the lock's wheels on the host into a cache, verified by sha256.
+
+Builds use no network: the image installs from these files with ``--no-index
+--require-hashes``. The cache is keyed by file content, so a wheel is
+downloaded once and shared by every lock that pins it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from . import paths
+from .errors import WheelError
+from .lock import Lock, Pin
+
+log = logging.getLogger(__name__)
+
+
+def wheel_cache() -> Path:
+    path = paths.cache_dir() / "wheels"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def ensure_wheels(lock: Lock) -> list[Path]:
+    """Return one cached wheel per pin in ``lock``, downloading the missing ones.
+
+    Raises:
+        WheelError: pip could not download a wheel, or none matches the lock's hashes.
+    """
+    cache = wheel_cache()
+    known = _index(cache)
+    missing = [pin for pin in lock.pins if not _find(pin, known)]
+    if missing:
+        log.info("downloading %d of %d wheels into %s",
+                 len(missing), len(lock.pins), cache, extra={"phase": "wheels"})
+        _download(lock, missing, cache)
+        known = _index(cache)
+    else:
+        log.info("all %d wheels cached", len(lock.pins), extra={"phase": "wheels"})
+    wheels = []
+    for pin in lock.pins:
+        found = _find(pin, known)
+        if found is None:
+            raise WheelError(
+                f"no wheel of {pin.name}=={pin.version} matching the lock's hashes was "
+                f"downloaded into {cache}; run 'make lock' if the lock was edited by hand"
+            )
+        wheels.append(found)
+    return wheels
+
+
+def _index(cache: Path) -> dict[str, Path]:
+    """Map sha256 to file for every wheel in the cache, reading a sidecar per file."""
+    index = {}
+    for wheel in cache.glob("*.whl"):
+        sidecar = wheel.with_name(wheel.name + ".sha256")
+        if not sidecar.exists() or sidecar.stat().st_mtime < wheel.stat().st_mtime:
+            sidecar.write_text(_sha256(wheel))
+        index[sidecar.read_text().strip()] = wheel
+    return index
+
+
+def _find(pin: Pin, known: dict[str, Path]) -> Path | None:
+    return next((known[h] for h in pin.hashes if h in known), None)
+
+
+def _download(lock: Lock, pins: list[Pin], cache: Path) -> None:
+    python_tag = "cp" + lock.python.replace(".", "")
+    lines = [f"{pin.name}=={pin.version} " + " ".join(f"--hash=sha256:{h}" for h in pin.hashes)
+             for pin in pins]
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as requirements:
+        requirements.write("\n".join(lines) + "\n")
+    command = [
+        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+        *_platform_options(lock.platform), "--python-version", lock.python, "--implementation", "cp",
+        "--abi", python_tag, "--require-hashes", "--progress-bar", "off",
+        "--dest", str(cache), "-r", requirements.name, *lock.index_options,
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    tail: list[str] = []
+    for line in process.stdout:
+        line = line.rstrip()
+        tail = (tail + [line])[-20:]
+        if match := re.match(r"\s*(?:Downloading|Saved) (\S+)(.*)", line):
+            log.info("%s%s", Path(match[1]).name, match[2], extra={"phase": "wheels"})
+        else:
+            log.debug("pip: %s", line)
+    Path(requirements.name).unlink()
+    if process.wait() != 0:
+        reason = next((t for t in reversed(tail) if t.startswith("ERROR")), tail[-1] if tail else "")
+        raise WheelError(f"downloading wheels failed: {reason.strip()}")
+
+
+def _platform_options(platform: str) -> list[str]:
+    """Return pip's --platform options for every manylinux tag ``platform`` accepts.
+
+    pip takes the listed tags literally, so a glibc 2.28 target must also list
+    2.27 down to 2.5 and the legacy manylinux2014/2010/1 aliases.
+    """
+    glibc_minor = int(re.search(r"manylinux_2_(\d+)", platform)[1])
+    tags = [f"manylinux_2_{minor}_x86_64" for minor in range(glibc_minor, 4, -1)]
+    tags += ["manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64"]
+    return [option for tag in tags for option in ("--platform", tag)]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
