@@ -1,0 +1,183 @@
+"""Run the training image once in a locked-down container and collect what it did.
+
+Local runs bind-mount the script folder and data read-only; the emulated
+remote copies them in instead, as a remote node would receive them. Both go
+through :func:`run_job`, which streams the container's output, keeps it in
+``logs/``, removes the container afterwards (also on Ctrl-C), and turns the
+exit code into a result or one of the harness's errors.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from docker.errors import APIError, ImageNotFound
+
+from .errors import EngineError, ProfileError, TrainingFailed, TrainingRejected
+from .image import ENTRY_POINT
+
+log = logging.getLogger(__name__)
+
+CONTAINER_USER = "1000:1000"
+MEMORY_LIMIT = os.environ.get("HARNESS_MEMORY", "4g")
+CPU_LIMIT = float(os.environ.get("HARNESS_CPUS", "2"))
+REJECTED = 2
+PROFILE_FAILED = 3
+
+
+@dataclass
+class Job:
+    """One container run: image, command line inside the container, environment."""
+
+    image: str
+    script: str
+    arguments: list[str]
+    environment: dict[str, str]
+    working_dir: str
+    record_path: str
+    mounts: list = field(default_factory=list)
+    tmpfs: dict[str, str] = field(default_factory=dict)
+    read_only: bool = True
+    user: str = CONTAINER_USER
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def command(self) -> list[str]:
+        return [ENTRY_POINT, self.script, *self.arguments]
+
+
+@dataclass
+class JobResult:
+    exit_code: int
+    record: dict
+    container_image: str
+
+
+def run_job(client, job: Job, logs_dir: Path,
+            before_start: Callable | None = None,
+            after_exit: Callable | None = None) -> JobResult:
+    """Create, run and remove one container for ``job``; keep its output in ``logs_dir``.
+
+    ``before_start(container)`` may copy files in; ``after_exit(container)`` may
+    copy files out. The record the entry point wrote is read by ``after_exit``
+    or, for bind-mounted runs, from ``job.record_path`` on the host.
+
+    Raises:
+        TrainingRejected: the script exited with code 2 (its last stderr line).
+        ProfileError: the determinism profile did not take effect.
+        TrainingFailed: any other non-zero exit (with the tail of the output).
+        EngineError: the engine refused to create or run the container.
+    """
+    container = _create(client, job)
+    try:
+        if before_start:
+            before_start(container)
+        container.start()
+        stdout_tail, stderr_tail = _stream_output(container, logs_dir)
+        status = container.wait()
+        exit_code = status.get("StatusCode", -1)
+        container.reload()
+        state = container.attrs
+        record = after_exit(container) if after_exit else {}
+        _write_record(logs_dir, record)
+        _raise_for_exit(exit_code, record, stdout_tail, stderr_tail, state)
+        return JobResult(exit_code, record, container.attrs.get("Image", ""))
+    finally:
+        _remove(container)
+
+
+def _create(client, job: Job):
+    try:
+        return client.containers.create(
+            job.image,
+            command=job.command(),
+            environment=job.environment,
+            working_dir=job.working_dir,
+            mounts=job.mounts,
+            tmpfs=job.tmpfs,
+            read_only=job.read_only,
+            user=job.user,
+            network_mode="none",
+            mem_limit=MEMORY_LIMIT,
+            memswap_limit=MEMORY_LIMIT,
+            nano_cpus=int(CPU_LIMIT * 1e9),
+            pids_limit=512,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            labels={"io.harness.role": "training", **job.labels},
+        )
+    except ImageNotFound:
+        raise EngineError(f"image {job.image} is not in the engine; run 'make build'") from None
+    except APIError as exc:
+        raise EngineError(f"the engine refused to create the container: {exc.explanation}") from None
+
+
+def _stream_output(container, logs_dir: Path) -> tuple[list[str], list[str]]:
+    """Write stdout and stderr to ``logs_dir`` as they come; log stdout lines."""
+    tails: dict[str, list[str]] = {"stdout": [], "stderr": []}
+    partial = {"stdout": b"", "stderr": b""}
+    files = {name: (logs_dir / f"{name}.log").open("wb") for name in tails}
+    try:
+        for out, err in container.attach(stdout=True, stderr=True, stream=True, logs=True,
+                                         demux=True):
+            for name, chunk in (("stdout", out), ("stderr", err)):
+                if not chunk:
+                    continue
+                files[name].write(chunk)
+                *lines, partial[name] = (partial[name] + chunk).split(b"\n")
+                for line in lines:
+                    _keep_line(name, line, tails)
+        for name, rest in partial.items():
+            if rest:
+                _keep_line(name, rest, tails)
+    finally:
+        for handle in files.values():
+            handle.close()
+    return tails["stdout"], tails["stderr"]
+
+
+def _keep_line(name: str, raw: bytes, tails: dict[str, list[str]]) -> None:
+    line = raw.decode("utf-8", "replace").rstrip()
+    tails[name] = (tails[name] + [line])[-40:]
+    if name == "stdout":
+        log.info("%s", line, extra={"phase": "train"})
+    else:
+        log.debug("stderr: %s", line)
+
+
+def _write_record(logs_dir: Path, record: dict) -> None:
+    if record:
+        (logs_dir / "container.json").write_text(json.dumps(record, indent=2) + "\n")
+
+
+def _raise_for_exit(exit_code: int, record: dict, stdout: list[str], stderr: list[str],
+                    state: dict) -> None:
+    if exit_code == 0:
+        return
+    lines = [line for line in stderr if line.strip()]
+    if exit_code == REJECTED:
+        reason = lines[-1] if lines else "no message on stderr"
+        raise TrainingRejected(f"the training script rejected its input: {reason}")
+    if exit_code == PROFILE_FAILED and record.get("profile_problems"):
+        raise ProfileError(
+            "determinism profile did not take effect in the container: "
+            + "; ".join(record["profile_problems"])
+        )
+    if state.get("State", {}).get("OOMKilled"):
+        raise TrainingFailed(
+            f"the training script ran out of memory (limit {MEMORY_LIMIT}); set "
+            "HARNESS_MEMORY=8g to raise it"
+        )
+    tail = " | ".join((lines or [line for line in stdout if line.strip()])[-4:])
+    raise TrainingFailed(f"the training script crashed (exit {exit_code}): {tail}")
+
+
+def _remove(container) -> None:
+    try:
+        container.remove(force=True)
+    except APIError as exc:
+        log.warning("could not remove container %s: %s", container.short_id, exc.explanation)

@@ -1,0 +1,123 @@
+"""The provenance record of a run: ``manifest.json``, the same for every target.
+
+It names the inputs by hash (spec, lock, script snapshot, data), the image by
+id and fingerprint, what the container measured about itself (BLAS kernel, CPU,
+numpy dispatch, package versions), and the sha256 and size of every output.
+``parity`` compares two runs through it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import __version__
+from .errors import DownloadError
+from .image import Image
+from .lock import Lock
+from .runfolder import file_sha256, list_files
+from .snapshot import ENTRY_SCRIPT, Snapshot
+from .spec import Spec
+
+SCHEMA = 1
+
+
+@dataclass
+class RunInputs:
+    """Everything a run is made from; identical inputs give identical numbers."""
+
+    spec: Spec
+    lock: Lock
+    image: Image
+    snapshot: Snapshot
+    data: Path
+    arguments: list[str]
+    determinism: bool
+    environment: dict[str, str] = field(default_factory=dict)
+    passed_env: list[str] = field(default_factory=list)
+
+    def data_sha256(self) -> str:
+        if not hasattr(self, "_data_sha256"):
+            self._data_sha256 = file_sha256(self.data)
+        return self._data_sha256
+
+
+def now() -> str:
+    """Return the current UTC time in ISO 8601 with milliseconds."""
+    seconds = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int(seconds % 1 * 1000):03d}Z"
+
+
+def build_manifest(run_id: str, target: str, started: str, inputs: RunInputs, record: dict,
+                   outputs_dir: Path, extra: dict | None = None) -> dict:
+    """Return the manifest of a finished run whose outputs are in ``outputs_dir``.
+
+    Raises:
+        DownloadError: a file in ``outputs_dir`` differs from what the container
+            recorded (missing, short, or a different checksum).
+    """
+    outputs = list_files(outputs_dir)
+    verify_outputs(record.get("outputs"), outputs)
+    image = inputs.image
+    manifest = {
+        "schema": SCHEMA,
+        "run_id": run_id,
+        "target": target,
+        "started": started,
+        "ended": now(),
+        "harness_version": __version__,
+        "image": {
+            "id": image.id,
+            "tag": image.tag,
+            "fingerprint": image.fingerprint,
+            "digest": None,
+            "fingerprint_seen": record.get("image", {}).get("fingerprint"),
+            "base": {
+                "reference": image.base.reference,
+                "kind": image.base.kind,
+                "digest": image.base.digest,
+                "image_id": image.base.image_id,
+            },
+        },
+        "inputs": {
+            "spec": {"path": str(inputs.spec.path), "sha256": inputs.spec.sha256},
+            "lock": {"path": str(inputs.lock.path), "sha256": inputs.lock.sha256},
+            "script": {"path": str(inputs.snapshot.root), "entry": ENTRY_SCRIPT,
+                       "sha256": inputs.snapshot.sha256, "files": len(inputs.snapshot.files)},
+            "data": {"path": str(inputs.data), "sha256": inputs.data_sha256(),
+                     "size": inputs.data.stat().st_size},
+            "arguments": list(inputs.arguments),
+            "passed_env": sorted(inputs.passed_env),
+        },
+        "determinism": {"enabled": inputs.determinism, "env": inputs.environment},
+        "container": record.get("container", {}),
+        "packages": record.get("image", {}).get("packages", {}),
+        "outputs": outputs,
+    }
+    manifest.update(extra or {})
+    return manifest
+
+
+def verify_outputs(recorded: dict | None, found: dict) -> None:
+    """Check files on the host against the container's own listing of its outputs.
+
+    Raises:
+        DownloadError: naming the first file that is missing, empty or differs.
+    """
+    if recorded is None:
+        return
+    for name, entry in recorded.items():
+        if name not in found:
+            raise DownloadError(f"outputs/{name} was written by the run but is missing here")
+        if found[name]["size"] == 0 and entry["size"] > 0:
+            raise DownloadError(f"outputs/{name} came back empty ({entry['size']} bytes expected)")
+        if found[name] != entry:
+            raise DownloadError(
+                f"outputs/{name} differs from what the run wrote "
+                f"({found[name]['size']} bytes, expected {entry['size']}; checksum mismatch)"
+            )
+    extra = sorted(set(found) - set(recorded))
+    if extra:
+        raise DownloadError(f"outputs/{extra[0]} was not written by this run; "
+                            "the download folder was not empty")
