@@ -1,0 +1,105 @@
+"""One function per CLI command, each calling the library in order."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from . import engine, paths
+from .errors import UsageError
+from .runfolder import new_run_id
+
+log = logging.getLogger(__name__)
+
+KEY_METRICS = ("RMSE", "R2", "MAE", "MAPE")
+
+
+def lock(args) -> int:
+    from .lock import write_lock
+    from .spec import read_spec
+
+    write_lock(read_spec(args.env))
+    return 0
+
+
+def build(args) -> int:
+    from .image import ensure_image
+    from .lock import ensure_lock
+    from .spec import read_spec
+
+    spec = read_spec(args.env)
+    lock_file = ensure_lock(spec)
+    image = ensure_image(engine.connect(), spec, lock_file)
+    print(f"image {image.tag} ({image.id[:19]})")
+    return 0
+
+
+def local_train(args) -> int:
+    from .inputs import prepare
+    from .local import run_local
+
+    run_id = new_run_id()
+    out = args.out or paths.RUNS / "local" / run_id
+    _check_out(out)
+    client = engine.connect()
+    inputs = prepare(client, args.env, args.data, args.script, args.args,
+                     args.determinism == "on", args.pass_env, args.cpu)
+    folder = run_local(client, inputs, out, run_id)
+    _report(folder)
+    return 0
+
+
+def cloud_train(args) -> int:
+    from .remote import cloud_train as run_remote
+
+    return run_remote(args)
+
+
+def parity(args) -> int:
+    from .parity import compare_runs, write_report
+
+    for name in ("rtol", "atol", "max_ulp"):
+        if getattr(args, name) < 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be zero or positive")
+    result = compare_runs(args.run_a, args.run_b, rtol=args.rtol, atol=args.atol,
+                          max_ulp=args.max_ulp, ignore=args.ignore)
+    out = args.out or paths.RUNS / "parity" / new_run_id()
+    written = write_report(result, out)
+    print(result.summary() if hasattr(result, "summary") else "")
+    print(f"report: {written.get('md', out)}")
+    return result.exit_code
+
+
+def clean(args) -> int:
+    from .clean import clean as run_clean
+
+    run_clean(engine.connect(), everything=args.all)
+    return 0
+
+
+def pin_base(args) -> int:
+    from .base import _pull_and_pin
+
+    if _pull_and_pin(engine.connect(), args.python) is None:
+        raise UsageError(f"cannot pull python:{args.python}-slim; this needs registry access")
+    return 0
+
+
+def _check_out(out: Path) -> None:
+    if Path(out).exists():
+        raise UsageError(f"OUT={out} already exists; pick a new folder or leave OUT unset")
+
+
+def _report(folder: Path) -> None:
+    """Print the run folder and the key metrics, if the script wrote metric.json."""
+    print(f"run folder: {folder}")
+    metric_file = Path(folder) / "outputs" / "metric.json"
+    try:
+        metrics = json.loads(metric_file.read_text())
+    except (OSError, ValueError):
+        return
+    shown = [f"{key} {metrics[key]:.6g}" for key in KEY_METRICS
+             if isinstance(metrics.get(key), (int, float))]
+    if shown:
+        print("metrics: " + ", ".join(shown))
