@@ -113,11 +113,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except HarnessError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("error: interrupted; nothing was left half-written", file=sys.stderr)
         return 130
+
+
+def one_line(message: str) -> str:
+    """Join a multi-line message (from a tool or library) into one line."""
+    return " | ".join(line.strip() for line in message.splitlines() if line.strip())
 
 
 def _raise_interrupt(signum, frame):

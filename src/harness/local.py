@@ -25,7 +25,16 @@ log = logging.getLogger(__name__)
 SCRIPT_MOUNT = "/mnt/script"
 DATA_MOUNT = "/mnt/data"
 RUN_MOUNT = "/mnt/run"
-TMPFS = {"/tmp": "size=256m,mode=1777", "/home/runner": "size=64m,mode=1777"}
+
+
+def _tmpfs(user: str) -> dict[str, str]:
+    """Return tmpfs mounts for /tmp and HOME, owned by the container user.
+
+    The engine copies the image's HOME folder and its owner onto the tmpfs, so
+    a mode alone would not make it writable for another uid.
+    """
+    uid, gid = user.split(":")
+    return {"/tmp": "size=256m,mode=1777", "/home/runner": f"size=64m,uid={uid},gid={gid},mode=0700"}
 
 
 def run_local(client, inputs: RunInputs, out: Path, run_id: str) -> Path:
@@ -56,7 +65,7 @@ def run_local(client, inputs: RunInputs, out: Path, run_id: str) -> Path:
                       read_only=True),
                 Mount(RUN_MOUNT, str(folder.path.resolve()), type="bind"),
             ],
-            tmpfs=TMPFS,
+            tmpfs=_tmpfs(user),
             user=user,
             labels={"io.harness.run-id": run_id},
         )

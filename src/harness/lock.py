@@ -180,7 +180,10 @@ def _translate_uv_error(spec: Spec, stderr: str) -> Exception:
             f"{where} '{match[1]}' is not on PyPI and is not a known conda-only package; "
             "check the spelling at pypi.org, or move it out of the spec"
         )
-    if match := re.search(r"there is no version of ([^\s,]+)", text):
+    match = re.search(r"there is no version of ([^\s,]+)", text) or re.search(
+        r"only [^\s]+ (?:is|are) available and you require ([^\s,]+)", text
+    )
+    if match:
         return SpecError(
             f"{where} {match[1]} does not exist on PyPI; pick a released version "
             "('pip index versions NAME' lists them)"

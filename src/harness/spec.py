@@ -293,7 +293,8 @@ def _pip_requirement(path: Path, line: str) -> str:
     try:
         requirement = Requirement(line)
     except InvalidRequirement as exc:
-        raise SpecError(f"{path}: invalid pip requirement {line!r} ({exc})") from None
+        reason = str(exc).splitlines()[0]
+        raise SpecError(f"{path}: invalid pip requirement {line!r} ({reason})") from None
     if requirement.url:
         raise SpecError(
             f"{path}: pip entry {line!r} installs from a URL; pin the package by "

@@ -15,6 +15,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from packaging.tags import Tag, compatible_tags, cpython_tags
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
 from . import paths
 from .errors import WheelError
 from .lock import Lock, Pin
@@ -35,13 +38,14 @@ def ensure_wheels(lock: Lock) -> list[Path]:
         WheelError: pip could not download a wheel, or none matches the lock's hashes.
     """
     cache = wheel_cache()
-    known = _index(cache)
+    supported = supported_tags(lock)
+    known = _index(cache, supported)
     missing = [pin for pin in lock.pins if not _find(pin, known)]
     if missing:
         log.info("downloading %d of %d wheels into %s",
                  len(missing), len(lock.pins), cache, extra={"phase": "wheels"})
         _download(lock, missing, cache)
-        known = _index(cache)
+        known = _index(cache, supported)
     else:
         log.info("all %d wheels cached", len(lock.pins), extra={"phase": "wheels"})
     wheels = []
@@ -56,10 +60,29 @@ def ensure_wheels(lock: Lock) -> list[Path]:
     return wheels
 
 
-def _index(cache: Path) -> dict[str, Path]:
-    """Map sha256 to file for every wheel in the cache, reading a sidecar per file."""
+def supported_tags(lock: Lock) -> set[Tag]:
+    """Return the wheel tags an image for ``lock`` can install (CPython, its platform)."""
+    major, minor = (int(part) for part in lock.python.split("."))
+    platforms = _platform_options(lock.platform)[1::2]
+    return set(cpython_tags((major, minor), platforms=platforms)) | set(
+        compatible_tags((major, minor), platforms=platforms)
+    )
+
+
+def _index(cache: Path, supported: set[Tag]) -> dict[str, Path]:
+    """Map sha256 to file for each cached wheel the lock's Python can install.
+
+    A lock lists the hashes of every wheel of a version, for every Python and
+    platform, so a hash match alone could pick another Python's wheel.
+    """
     index = {}
     for wheel in cache.glob("*.whl"):
+        try:
+            tags = parse_wheel_filename(wheel.name)[3]
+        except InvalidWheelFilename:
+            continue
+        if not tags & supported:
+            continue
         sidecar = wheel.with_name(wheel.name + ".sha256")
         if not sidecar.exists() or sidecar.stat().st_mtime < wheel.stat().st_mtime:
             sidecar.write_text(_sha256(wheel))
