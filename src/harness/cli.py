@@ -96,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     parity.add_argument("--ignore", action="append", default=[],
                         help="glob of number names to leave out, e.g. 'metric.json:*duration*'")
 
+    check = commands.add_parser(
+        "parity-check", help="run the local and TARGET legs if missing, then compare them")
+    _add_run_options(check)
+
     clean = commands.add_parser("clean", help="remove old images, caches and failed runs")
     clean.add_argument("--all", action="store_true", help="also remove current images and bases")
 
@@ -132,7 +136,7 @@ def _raise_interrupt(signum, frame):
 def _dispatch(args) -> int:
     from . import commands
 
-    if args.command in ("local-train", "cloud-train"):
+    if args.command in ("local-train", "cloud-train", "parity-check"):
         try:
             args.args = shlex.split(args.args)
         except ValueError as exc:

@@ -46,7 +46,7 @@ def local_train(args) -> int:
     inputs = prepare(client, args.env, args.data, args.script, args.args,
                      args.determinism == "on", args.pass_env, args.cpu)
     folder = run_local(client, inputs, out, run_id)
-    _report(folder)
+    report_run(folder)
     return 0
 
 
@@ -66,9 +66,15 @@ def parity(args) -> int:
                           max_ulp=args.max_ulp, ignore=args.ignore)
     out = args.out or paths.RUNS / "parity" / new_run_id()
     written = write_report(result, out)
-    print(result.summary() if hasattr(result, "summary") else "")
-    print(f"report: {written.get('md', out)}")
+    print(result.summary())
+    print(f"report: {written['md']}")
     return result.exit_code
+
+
+def parity_check(args) -> int:
+    from .parity_check import parity_check as run_check
+
+    return run_check(args)
 
 
 def clean(args) -> int:
@@ -91,7 +97,7 @@ def _check_out(out: Path) -> None:
         raise UsageError(f"OUT={out} already exists; pick a new folder or leave OUT unset")
 
 
-def _report(folder: Path) -> None:
+def report_run(folder: Path) -> None:
     """Print the run folder and the key metrics, if the script wrote metric.json."""
     print(f"run folder: {folder}")
     metric_file = Path(folder) / "outputs" / "metric.json"

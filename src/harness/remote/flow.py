@@ -1,0 +1,171 @@
+"""The remote run, the same for every target: check, build, push, submit, wait, download.
+
+After submission the harness keeps a small pending record under
+``runs/<target>/.pending/`` so that ``RUN=<id>`` can re-attach to a job after
+Ctrl-C (which detaches and leaves the remote job running) and finish it into
+the same run folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from argparse import Namespace
+from pathlib import Path
+
+from .. import engine, paths
+from ..errors import Detached, RemoteError, UsageError
+from ..inputs import container_environment, prepare
+from ..manifest import RunInputs, build_manifest, now
+from ..runfolder import RunFolder, new_run_id, write_json
+from ..snapshot import check_limits
+from .base import TERMINAL_STATES, Backend, RemoteRun, Submission
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 60
+
+
+def cloud_train(args: Namespace, backend: Backend) -> Path:
+    """Run the training remotely on ``backend``; return the finished run folder.
+
+    Raises:
+        HarnessError: a check, the build, the push, the job or the download failed.
+        Detached: the user pressed Ctrl-C while waiting; the job goes on.
+    """
+    backend.check_config()
+    client = engine.connect()
+    if args.run:
+        return reattach(backend, client, args.run)
+
+    run_id = new_run_id()
+    out = Path(args.out or paths.RUNS / backend.name / run_id)
+    if out.exists():
+        raise UsageError(f"OUT={out} already exists; pick a new folder or leave OUT unset")
+    inputs = prepare(client, args.env, args.data, args.script, args.args,
+                     args.determinism == "on", args.pass_env, args.cpu)
+    check_limits(inputs.snapshot)
+    reference = backend.push(client, inputs)
+    submission = Submission(
+        run_id=run_id, image_reference=reference, data_path=inputs.data,
+        data_sha256=inputs.data_sha256(), arguments=inputs.arguments,
+        environment=container_environment(inputs, run_id),
+    )
+    remote = backend.submit(inputs, submission)
+    pending = {
+        "target": backend.name, "run_id": run_id, "remote_id": remote.run_id,
+        "out": str(out), "started": now(), "image_reference": reference,
+        "env": str(args.env), "data": str(args.data), "script": str(args.script),
+        "arguments": inputs.arguments, "determinism": args.determinism,
+        "pass_env": inputs.passed_env, "cpu": args.cpu,
+    }
+    _save_pending(backend.name, pending)
+    log.info("submitted run %s%s", remote.run_id,
+             f" ({remote.portal_url})" if remote.portal_url else "", extra={"phase": "submit"})
+    return finish(backend, remote, pending, inputs)
+
+
+def reattach(backend: Backend, client, remote_id: str) -> Path:
+    """Wait for and finish a run submitted earlier, using its pending record."""
+    pending = _load_pending(backend.name, remote_id)
+    inputs = prepare(client, Path(pending["env"]), Path(pending["data"]),
+                     Path(pending["script"]), pending["arguments"],
+                     pending["determinism"] == "on", [], pending.get("cpu"))
+    inputs.passed_env = list(pending.get("pass_env", []))
+    remote = backend.attach(remote_id)
+    log.info("re-attached to run %s", remote_id, extra={"phase": "wait"})
+    return finish(backend, remote, pending, inputs)
+
+
+def finish(backend: Backend, remote: RemoteRun, pending: dict, inputs: RunInputs) -> Path:
+    """Wait for ``remote``, then download it into its run folder and write the manifest."""
+    status = wait(backend, remote)
+    with RunFolder(Path(pending["out"]), pending["run_id"]) as folder:
+        if status != "Completed":
+            _keep_failure_logs(remote, folder)
+            raise RemoteError(
+                f"remote run {remote.run_id} ended {status}: {remote.error_tail()}; "
+                f"logs in {folder.failed_target}"
+            )
+        log.info("downloading outputs and logs of run %s", remote.run_id,
+                 extra={"phase": "download"})
+        record = remote.download(folder.outputs, folder.logs)
+        manifest = build_manifest(pending["run_id"], backend.name, pending["started"], inputs,
+                                  record, folder.outputs, {"remote": remote.manifest_extra()})
+        manifest["image"]["digest"] = pending["image_reference"]
+        result = folder.commit(manifest)
+    _pending_path(backend.name, remote.run_id).unlink(missing_ok=True)
+    return result
+
+
+def wait(backend: Backend, remote: RemoteRun) -> str:
+    """Poll ``remote`` until it ends, logging its output, status changes and a heartbeat.
+
+    Raises:
+        Detached: on Ctrl-C, after printing how to re-attach.
+    """
+    started = time.monotonic()
+    last_status, last_beat = None, started
+    interval = getattr(backend, "poll_seconds", 10)
+    try:
+        while True:
+            for line in remote.new_log_lines():
+                log.info("%s", line, extra={"phase": "remote"})
+            status = remote.status()
+            if status != last_status:
+                log.info("run %s %s", remote.run_id, status, extra={"phase": "wait"})
+                last_status = status
+            if status in TERMINAL_STATES:
+                for line in remote.new_log_lines():
+                    log.info("%s", line, extra={"phase": "remote"})
+                return status
+            if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
+                last_beat = time.monotonic()
+                log.info("run %s %s, %.0f min elapsed", remote.run_id, status,
+                         (last_beat - started) / 60, extra={"phase": "wait"})
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        hint = backend.reattach_hint(remote.run_id)
+        print(f"detached from run {remote.run_id}; it keeps running")
+        if remote.portal_url:
+            print(f"portal: {remote.portal_url}")
+        print(f"re-attach with: {hint}")
+        raise Detached(f"detached from run {remote.run_id}; re-attach with: {hint}") from None
+
+
+def _keep_failure_logs(remote: RemoteRun, folder: RunFolder) -> None:
+    try:
+        remote.download(folder.outputs, folder.logs)
+    except Exception as exc:  # noqa: BLE001 - the failure itself is what gets reported
+        log.warning("could not download the failed run's files: %s", exc)
+
+
+def _pending_path(target: str, remote_id: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in remote_id)
+    return paths.RUNS / target / ".pending" / f"{safe}.json"
+
+
+def _save_pending(target: str, pending: dict) -> None:
+    path = _pending_path(target, pending["remote_id"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, pending)
+
+
+def _load_pending(target: str, remote_id: str) -> dict:
+    path = _pending_path(target, remote_id)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        known = sorted(p.stem for p in path.parent.glob("*.json")) if path.parent.exists() else []
+        raise UsageError(
+            f"RUN={remote_id}: no pending {target} run with that id in this checkout"
+            + (f" (pending: {', '.join(known)})" if known else " (none pending)")
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"RUN={remote_id}: cannot read {path}: {exc}") from None
+
+
+def pending_runs(target: str) -> list[str]:
+    folder = paths.RUNS / target / ".pending"
+    return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
