@@ -1,4 +1,4 @@
-"""Command line: ``python -m harness lock|build|local-train|cloud-train|parity|clean``.
+"""Command line: ``python -m harness lock|build|local-train|cloud-train|parity|parity-check|clean``.
 
 This module only parses arguments, sets up logging and calls the library. It
 is the one place that turns a HarnessError into ``error: <message>`` on stderr

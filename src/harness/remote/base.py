@@ -78,6 +78,9 @@ class RemoteRun(ABC):
         """Return target-specific facts for the manifest under the key ``remote``."""
         return {}
 
+    def close(self) -> None:
+        """Release what the finished job still holds (the emulated job's container)."""
+
 
 class Backend(ABC):
     """A remote target."""

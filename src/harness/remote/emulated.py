@@ -151,9 +151,10 @@ class EmulatedRun(RemoteRun):
         for name, stream in (("stdout", True), ("stderr", False)):
             (logs / f"{name}.log").write_bytes(self.container.logs(stdout=stream, stderr=not stream))
         record_file = logs / Path(REMOTE_RECORD).relative_to("logs")
-        record = json.loads(record_file.read_text()) if record_file.exists() else {}
+        return json.loads(record_file.read_text()) if record_file.exists() else {}
+
+    def close(self) -> None:
         self.container.remove(force=True)
-        return record
 
     def error_tail(self) -> str:
         stderr = self.container.logs(stdout=False, stderr=True).decode("utf-8", "replace")

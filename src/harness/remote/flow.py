@@ -83,9 +83,11 @@ def finish(backend: Backend, remote: RemoteRun, pending: dict, inputs: RunInputs
     status = wait(backend, remote)
     with RunFolder(Path(pending["out"]), pending["run_id"]) as folder:
         if status != "Completed":
+            tail = remote.error_tail()
             _keep_failure_logs(remote, folder)
+            remote.close()
             raise RemoteError(
-                f"remote run {remote.run_id} ended {status}: {remote.error_tail()}; "
+                f"remote run {remote.run_id} ended {status}: {tail}; "
                 f"logs in {folder.failed_target}"
             )
         log.info("downloading outputs and logs of run %s", remote.run_id,
@@ -95,6 +97,7 @@ def finish(backend: Backend, remote: RemoteRun, pending: dict, inputs: RunInputs
                                   record, folder.outputs, {"remote": remote.manifest_extra()})
         manifest["image"]["digest"] = pending["image_reference"]
         result = folder.commit(manifest)
+    remote.close()
     _pending_path(backend.name, remote.run_id).unlink(missing_ok=True)
     return result
 

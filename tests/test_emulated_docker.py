@@ -1,0 +1,180 @@
+"""The emulated remote end to end: real registry, push by digest, job container, parity, faults."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from argparse import Namespace
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA_2013, ROOT, SPEC
+from harness.errors import DownloadError, RegistryError, RemoteError
+from harness.local import run_local
+from harness.parity import compare_runs
+from harness.remote.emulated import EmulatedBackend, EmulatedRun
+from harness.remote.flow import cloud_train
+from harness.runfolder import new_run_id
+
+pytestmark = pytest.mark.docker
+
+HOST_HAS_AVX512 = "avx512f" in Path("/proc/cpuinfo").read_text()
+
+
+def run_args(tmp_path, name="remote", **changes) -> Namespace:
+    values = dict(env=SPEC, data=DATA_2013, script=ROOT / "scripts", out=tmp_path / name,
+                  args=[], determinism="on", pass_env=[], cpu=None, run=None)
+    values.update(changes)
+    return Namespace(**values)
+
+
+@pytest.fixture
+def local_run(docker_client, run_inputs, tmp_path):
+    return run_local(docker_client, run_inputs, tmp_path / "local", new_run_id())
+
+
+@pytest.fixture
+def backend(docker_client, monkeypatch, tmp_path):
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr("harness.paths.RUNS", tmp_path / "runs")
+    return EmulatedBackend(docker_client)
+
+
+def test_emulated_run_matches_local(backend, local_run, tmp_path):
+    folder = cloud_train(run_args(tmp_path), backend)
+    result = compare_runs(local_run, folder)
+    assert result.exit_code == 0
+    assert result.holds
+
+
+def test_emulated_manifest_names_digests(backend, tmp_path):
+    folder = cloud_train(run_args(tmp_path), backend)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    remote = manifest["remote"]
+    assert manifest["target"] == "emulated"
+    assert remote["emulated"] is True
+    assert "@sha256:" in manifest["image"]["digest"]
+    assert manifest["image"]["digest"].startswith("127.0.0.1:")
+    assert remote["pushed_digest"] == manifest["image"]["digest"]
+    assert remote["pushed_digest"] in remote["ran_digests"]
+
+
+def test_avx2_node_keeps_parity(backend, local_run, tmp_path):
+    folder = cloud_train(run_args(tmp_path, cpu="avx2"), backend)
+    assert compare_runs(local_run, folder).exit_code == 0
+
+
+@pytest.mark.skipif(not HOST_HAS_AVX512, reason="needs a host with AVX-512: without it the "
+                    "native and AVX2 kernels are the same, so there is no difference to find")
+def test_profile_off_difference_names_kernel(backend, docker_client, run_inputs, tmp_path):
+    native = dataclasses.replace(run_inputs, determinism=False, environment={})
+    local = run_local(docker_client, native, tmp_path / "local-off", new_run_id())
+    remote = cloud_train(run_args(tmp_path, determinism="off", cpu="avx2"), backend)
+    result = compare_runs(local, remote)
+    assert result.exit_code == 1
+    assert any("OpenBLAS kernel" in cause for cause in result.likely_causes)
+
+
+def test_remote_crash_keeps_logs(backend, tmp_path, script_copy):
+    (script_copy / "train.py").write_text("import sys\nprint('about to fail')\n"
+                                          "sys.exit('remote boom')\n")
+    with pytest.raises(RemoteError) as caught:
+        cloud_train(run_args(tmp_path, script=script_copy), backend)
+    assert "ended Failed" in str(caught.value)
+    assert "remote boom" in str(caught.value)
+    assert not (tmp_path / "remote").exists()
+    assert list(tmp_path.glob("remote.failed-*/logs/stderr.log"))
+
+
+def test_truncated_download_stops(backend, tmp_path, monkeypatch):
+    real_download = EmulatedRun.download
+
+    def short_download(self, outputs, logs):
+        record = real_download(self, outputs, logs)
+        model = outputs / "model.json"
+        model.write_bytes(model.read_bytes()[:100])
+        return record
+
+    monkeypatch.setattr(EmulatedRun, "download", short_download)
+    with pytest.raises(DownloadError) as caught:
+        cloud_train(run_args(tmp_path), backend)
+    assert "outputs/model.json" in str(caught.value)
+    assert not (tmp_path / "remote").exists()
+
+
+def test_registry_stopped_mid_push(docker_client, run_inputs, tmp_path, monkeypatch):
+    """A registry that dies part-way through a push ends in one RegistryError."""
+    from harness.remote import registry
+
+    binary = shutil.which("docker-registry")
+    assert binary, "docker-registry must be installed (.ci/run installs it)"
+    config = tmp_path / "registry.yml"
+    config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: "
+                      f"{tmp_path / 'storage'}\nhttp:\n  addr: 127.0.0.1:5099\n")
+    server = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while not registry.registry_answers("127.0.0.1:5099") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        real_push = docker_client.api.push
+
+        def push_then_kill(*args, **kwargs):
+            for event in real_push(*args, **kwargs):
+                if event.get("status") == "Pushing" and server.poll() is None:
+                    server.kill()
+                yield event
+
+        monkeypatch.setattr(docker_client.api, "push", push_then_kill)
+        with pytest.raises(RegistryError) as caught:
+            registry.push_by_digest(docker_client, run_inputs.image, "127.0.0.1:5099",
+                                    "harness/mid-push")
+        assert "127.0.0.1:5099" in str(caught.value)
+        assert "\n" not in str(caught.value)
+    finally:
+        server.kill()
+        server.wait()
+
+
+SLOW_SCRIPT = """import runpy, sys, time
+time.sleep(6)
+runpy.run_path(__file__.replace("train.py", "arima_train.py"), run_name="__main__")
+"""
+
+
+def test_ctrl_c_detaches_then_reattaches(docker_client, tmp_path, script_copy, monkeypatch):
+    shutil.copy(script_copy / "train.py", script_copy / "arima_train.py")
+    (script_copy / "train.py").write_text(SLOW_SCRIPT)
+    out = tmp_path / "remote"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness", "cloud-train", "--target", "emulated",
+         "--env", str(SPEC), "--data", str(DATA_2013), "--script", str(script_copy),
+         "--out", str(out)],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if "[wait]" in line and "Running" in line:
+            process.send_signal(signal.SIGINT)
+            break
+    stdout, stderr = process.communicate(timeout=60)
+    stdout = "".join(lines) + stdout
+    assert process.returncode == 130, stderr
+    assert "re-attach with: make cloud-train TARGET=emulated RUN=" in stdout
+    assert not out.exists()
+    run_id = stdout.split("RUN=")[1].split()[0]
+
+    from harness.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["cloud-train", "--target", "emulated", "--run", run_id]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["run_id"] == run_id
+    assert (out / "outputs" / "metric.json").exists()
