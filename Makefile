@@ -22,6 +22,10 @@ RUN_OPTIONS = --env "$(ENV)" --data "$(DATA)" --script "$(SCRIPT)" --args '$(ARG
 	--determinism "$(DETERMINISM)" --pass-env "$(PASS_ENV)" \
 	$(if $(OUT),--out "$(OUT)") $(if $(CPU),--cpu "$(CPU)")
 
+# Bytecode is written once here, so each command starts fast even where
+# PYTHONDONTWRITEBYTECODE is set.
+COMPILE = $(PY) -m compileall -q -j 0 $(VENV)/lib src
+
 .PHONY: help lock build local-train cloud-train parity test bench clean
 
 help:
@@ -36,27 +40,29 @@ $(VENV)/.harness: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv
 	$(VENV)/bin/uv pip install --quiet --python $(PY) -e .
+	$(COMPILE)
 	touch $@
 
 # Test, Azure and training-script dependencies on top.
 $(VENV)/.dev: $(VENV)/.harness
 	$(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[train,azure,dev]'
+	$(COMPILE)
 	touch $@
 
 lock: $(VENV)/.harness
-	$(PY) -m harness lock --env "$(ENV)"
+	@$(PY) -m harness lock --env "$(ENV)"
 
 build: $(VENV)/.harness
-	$(PY) -m harness build --env "$(ENV)"
+	@$(PY) -m harness build --env "$(ENV)"
 
 local-train: $(VENV)/.harness
-	$(PY) -m harness local-train $(RUN_OPTIONS)
+	@$(PY) -m harness local-train $(RUN_OPTIONS)
 
 cloud-train: $(VENV)/.dev
-	$(PY) -m harness cloud-train --target "$(TARGET)" $(if $(RUN),--run "$(RUN)") $(RUN_OPTIONS)
+	@$(PY) -m harness cloud-train --target "$(TARGET)" $(if $(RUN),--run "$(RUN)") $(RUN_OPTIONS)
 
 parity: $(VENV)/.harness
-	$(PY) -m harness parity "$(A)" "$(B)"
+	@$(PY) -m harness parity "$(A)" "$(B)"
 
 test: $(VENV)/.dev
 	$(PY) -m pytest
@@ -65,4 +71,4 @@ bench: $(VENV)/.dev
 	$(PY) bench/run.py
 
 clean: $(VENV)/.harness
-	$(PY) -m harness clean
+	@$(PY) -m harness clean

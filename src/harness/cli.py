@@ -29,6 +29,13 @@ class _ProgressFormatter(logging.Formatter):
         return f"[{phase}] {message}" if phase else message
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr, exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message}; see '{self.prog} --help'\n")
+
+
 def setup_logging(verbose: bool) -> None:
     """Send INFO (or DEBUG with -v) to stdout and warnings to stderr."""
     root = logging.getLogger("harness")
@@ -64,10 +71,11 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="python -m harness", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="show build and tool output")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     parser_class=_Parser)
 
     lock = commands.add_parser("lock", help="resolve the spec into envs/<name>.lock")
     lock.add_argument("--env", type=Path, default=paths.DEFAULT_SPEC, help="conda spec")
