@@ -1,4 +1,4 @@
-"""Train on Azure Machine Learning through SDK v2 (azure-ai-ml): the target ``azureml-v2``.
+"""Train on Azure Machine Learning through SDK v2 (azure-ai-ml): target ``azureml-v2``.
 
 The job is a command job that runs the pinned training image by digest: an
 Environment ``harness-image`` whose version is the image fingerprint's first 16
@@ -8,7 +8,7 @@ as the ``uri_file`` input ``data``. The SDK uploads the script folder as the
 job's code, leaving out what ``.amlignore`` (or ``.gitignore``) lists.
 
 The job has two named ``uri_folder`` outputs. ``output`` is the training
-script's ``--output`` folder, so it holds exactly what the script wrote.
+script's ``--output`` folder, so it contains exactly what the script wrote.
 ``harness`` receives the entry point's record (``HARNESS_RECORD`` points into
 it), so the record never mixes with the outputs. After download the record is
 placed at ``logs/harness/record.json``, where every target keeps it.
@@ -46,8 +46,10 @@ try:
     from azure.ai.ml.entities import AmlCompute, Data, Environment
     from azure.core.exceptions import ResourceNotFoundError
 except ImportError as exc:  # pragma: no cover - depends on the installation
-    raise RemoteError(f"TARGET=azureml-v2 needs azure-ai-ml ({exc.name} is missing); "
-                      "install it with: pip install 'aml-repro-harness[azure]'") from None
+    raise RemoteError(
+        f"TARGET=azureml-v2 needs azure-ai-ml ({exc.name} is missing); "
+        "install it with: pip install 'aml-repro-harness[azure]'"
+    ) from None
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +86,14 @@ def data_version(sha256: str) -> str:
 # SDK objects, built without touching the service
 
 
-def build_environment(image_reference: str, fingerprint: str,
-                      version: str | None = None) -> Environment:
-    """Return the Environment that runs ``image_reference`` (``registry/repo@sha256:...``) as is."""
+def build_environment(
+    image_reference: str, fingerprint: str, version: str | None = None
+) -> Environment:
+    """Return the Environment that runs ``image_reference`` (``repo@sha256:...``)."""
     if "@sha256:" not in image_reference:
-        raise ValueError(f"{image_reference}: not a reference by digest (registry/repo@sha256:...)")
+        raise ValueError(
+            f"{image_reference}: not a reference by digest (registry/repo@sha256:...)"
+        )
     return Environment(
         name=ENVIRONMENT_NAME,
         version=version or environment_version(fingerprint),
@@ -111,10 +116,10 @@ def build_data(path: Path, sha256: str) -> Data:
 
 
 def job_command(submission: Submission) -> str:
-    """Return the job's shell command with the input and output placeholders Azure ML fills in.
+    """Return the job's shell command, with the placeholders Azure ML fills in.
 
-    Azure ML replaces ``${{...}}`` before the shell runs the line, and sets no
-    variables from outputs, so the record path is given on the command line.
+    Azure ML replaces ``${{...}}`` in the command before the shell runs it, so
+    HARNESS_RECORD is set there, pointing into the ``harness`` output.
     """
     parts = submission.command(_DATA_PLACEHOLDER)
     for index in range(len(parts) - 1):
@@ -128,12 +133,22 @@ def job_command(submission: Submission) -> str:
 
 def job_environment_variables(submission: Submission) -> dict[str, str]:
     """Return the job's variables; HARNESS_RECORD is set by the command line instead."""
-    return {name: value for name, value in submission.job_environment.items()
-            if name != "HARNESS_RECORD"}
+    return {
+        name: value
+        for name, value in submission.job_environment.items()
+        if name != "HARNESS_RECORD"
+    }
 
 
-def build_job(code: Path, submission: Submission, compute: str, environment: str,
-              data_path: str, experiment: str, tags: Mapping[str, str] | None = None):
+def build_job(
+    code: Path,
+    submission: Submission,
+    compute: str,
+    environment: str,
+    data_path: str,
+    experiment: str,
+    tags: Mapping[str, str] | None = None,
+):
     """Return the command job.
 
     Args:
@@ -174,7 +189,7 @@ def build_compute(name: str, vm_size: str = azure_config.DEFAULT_VM_SIZE) -> Aml
 
 
 class AzureMLV2Service:
-    """Every call to an Azure ML workspace that the ``azureml-v2`` target makes, through MLClient."""
+    """Seam for every call the ``azureml-v2`` target makes to a workspace (MLClient)."""
 
     def __init__(self, timeout: float = azure_config.SERVICE_TIMEOUT):
         self.timeout = timeout
@@ -188,90 +203,125 @@ class AzureMLV2Service:
         return self._client
 
     def connect(self, workspace: WorkspaceConfig, credential: str) -> None:
-        """Create the MLClient and look the workspace up, waiting at most ``timeout`` seconds.
+        """Create the MLClient and look the workspace up, within ``timeout`` seconds.
 
         ``credential`` is only reported: DefaultAzureCredential (without its
         browser prompt) finds the same service principal, managed identity or
         Azure CLI login.
 
         Raises:
-            RemoteError: the workspace is unreachable, not found, or the credential is refused.
+            RemoteError: the workspace is unreachable or not found, or the credential
+                is rejected.
         """
-        client = MLClient(azure_config.default_azure_credential(),
-                          subscription_id=workspace.subscription_id,
-                          resource_group_name=workspace.resource_group,
-                          workspace_name=workspace.workspace_name)
-        what = f"opening {workspace.describe()}"
+        client = MLClient(
+            azure_config.default_azure_credential(),
+            subscription_id=workspace.subscription_id,
+            resource_group_name=workspace.resource_group,
+            workspace_name=workspace.workspace_name,
+        )
+        action = f"opening {workspace.describe()}"
         try:
             self._workspace = azure_config.call_with_timeout(
-                lambda: client.workspaces.get(workspace.workspace_name), self.timeout, what)
+                lambda: client.workspaces.get(workspace.workspace_name),
+                self.timeout,
+                action,
+            )
         except RemoteError:
             raise
         except Exception as exc:
-            raise RemoteError(f"{what} with {credential} credentials failed: "
-                              f"{azure_config.summarize_error(exc)}") from None
+            raise RemoteError(
+                f"{action} with {credential} credentials failed: "
+                f"{azure_config.summarize_error(exc)}"
+            ) from None
         self._client = client
 
     def workspace_registry(self) -> RegistryLogin | None:
-        """Return the workspace's container registry with its admin login when enabled, or None."""
+        """Return the workspace's registry, with its admin login if enabled, or None."""
         address = azure_config.registry_from_resource_id(
-            getattr(self._workspace, "container_registry", None))
+            getattr(self._workspace, "container_registry", None)
+        )
         if address is None:
             return None
         try:
             keys = azure_config.call_with_timeout(
                 lambda: self.client.workspaces.get_keys(self.client.workspace_name),
-                self.timeout, "listing the workspace keys")
+                self.timeout,
+                "listing the workspace keys",
+            )
         except Exception as exc:
-            log.info("no admin login for %s (%s); pushing with Docker's stored login",
-                     address, azure_config.summarize_error(exc), extra={"phase": "push"})
+            log.info(
+                "no admin login for %s (%s); pushing with Docker's stored login",
+                address,
+                azure_config.summarize_error(exc),
+                extra={"phase": "push"},
+            )
             return RegistryLogin(address)
         credentials = getattr(keys, "container_registry_credentials", None)
         if credentials is None:
             return RegistryLogin(address)
-        return RegistryLogin(address, credentials.username, _first_password(credentials.passwords))
+        return RegistryLogin(
+            address, credentials.username, _first_password(credentials.passwords)
+        )
 
     def get_compute(self, name: str):
-        """Return the compute ``name``, or None when the workspace has none of that name."""
-        return self._get(lambda: self.client.compute.get(name), f"looking up compute {name}")
+        """Return the compute ``name``, or None if the workspace has none."""
+        return self._get(
+            lambda: self.client.compute.get(name), f"looking up compute {name}"
+        )
 
     def create_compute(self, compute: AmlCompute) -> None:
         """Create the compute and wait until Azure ML has provisioned it."""
-        self._call(lambda: self.client.compute.begin_create_or_update(compute).result(),
-                   f"creating compute {compute.name}")
+        self._call(
+            lambda: self.client.compute.begin_create_or_update(compute).result(),
+            f"creating compute {compute.name}",
+        )
 
     def get_environment(self, name: str, version: str) -> Environment | None:
-        return self._get(lambda: self.client.environments.get(name, version=version),
-                         f"looking up environment {name}:{version}")
+        return self._get(
+            lambda: self.client.environments.get(name, version=version),
+            f"looking up environment {name}:{version}",
+        )
 
     def create_environment(self, environment: Environment) -> Environment:
-        return self._call(lambda: self.client.environments.create_or_update(environment),
-                          f"registering environment {environment.name}:{environment.version}")
+        return self._call(
+            lambda: self.client.environments.create_or_update(environment),
+            f"registering environment {environment.name}:{environment.version}",
+        )
 
     def get_data(self, name: str, version: str) -> Data | None:
-        return self._get(lambda: self.client.data.get(name, version=version),
-                         f"looking up data asset {name}:{version}")
+        return self._get(
+            lambda: self.client.data.get(name, version=version),
+            f"looking up data asset {name}:{version}",
+        )
 
     def create_data(self, data: Data) -> Data:
-        """Register the data asset, uploading its local file to the default datastore."""
-        return self._call(lambda: self.client.data.create_or_update(data),
-                          f"uploading data asset {data.name}:{data.version}")
+        """Register the data asset, uploading its file to the default datastore."""
+        return self._call(
+            lambda: self.client.data.create_or_update(data),
+            f"uploading data asset {data.name}:{data.version}",
+        )
 
     def submit(self, job):
         """Submit the job; the SDK uploads its code folder first."""
-        return self._call(lambda: self.client.jobs.create_or_update(job),
-                          f"submitting to experiment {job.experiment_name}")
+        return self._call(
+            lambda: self.client.jobs.create_or_update(job),
+            f"submitting to experiment {job.experiment_name}",
+        )
 
     def get_job(self, name: str):
         job = self._get(lambda: self.client.jobs.get(name), f"looking up job {name}")
         if job is None:
-            raise RemoteError(f"job {name} not found in workspace {self.client.workspace_name}; "
-                              "check the RUN= value")
+            raise RemoteError(
+                f"job {name} not found in workspace {self.client.workspace_name}; "
+                "check the RUN= value"
+            )
         return job
 
     def job_status(self, name: str) -> str:
-        return self._call(lambda: self.client.jobs.get(name).status,
-                          f"reading the status of job {name}")
+        return self._call(
+            lambda: self.client.jobs.get(name).status,
+            f"reading the status of job {name}",
+        )
 
     def log_files(self, name: str) -> dict[str, str]:
         """Return ``{log file name: pre-signed URL}`` of the job's logs so far.
@@ -281,8 +331,10 @@ class AzureMLV2Service:
         logs from the datastore instead. For those, this returns {} and the log
         arrives with the download only.
         """
-        details = self._call(lambda: self.client.jobs._runs_operations.get_run_details(name),
-                             f"reading the logs of job {name}")
+        details = self._call(
+            lambda: self.client.jobs._runs_operations.get_run_details(name),
+            f"reading the logs of job {name}",
+        )
         return dict(details.log_files or {})
 
     def read_log(self, url: str) -> str:
@@ -290,8 +342,10 @@ class AzureMLV2Service:
 
     def job_error(self, name: str) -> str | None:
         """Return the error message Azure ML recorded for the job, if any."""
-        details = self._call(lambda: self.client.jobs._runs_operations.get_run_details(name),
-                             f"reading job {name}")
+        details = self._call(
+            lambda: self.client.jobs._runs_operations.get_run_details(name),
+            f"reading job {name}",
+        )
         error = getattr(getattr(details, "error", None), "error", None)
         return getattr(error, "message", None)
 
@@ -301,32 +355,42 @@ class AzureMLV2Service:
         azure-ai-ml 1.35 writes ``named-outputs/<output name>/`` and ``artifacts/``
         (user_logs/, system_logs/ and the job's ./outputs and ./logs).
         """
-        self._call(lambda: self.client.jobs.download(name, download_path=str(directory), all=True),
-                   f"downloading job {name}")
+        self._call(
+            lambda: self.client.jobs.download(
+                name, download_path=str(directory), all=True
+            ),
+            f"downloading job {name}",
+        )
 
     def cancel(self, name: str) -> None:
         self._call(lambda: self.client.jobs.begin_cancel(name), f"canceling job {name}")
 
-    def _get(self, function, what: str):
+    def _get(self, function, action: str):
         try:
             return function()
         except ResourceNotFoundError:
             return None
         except Exception as exc:
-            raise RemoteError(f"{what} failed: {azure_config.summarize_error(exc)}") from None
+            raise RemoteError(
+                f"{action} failed: {azure_config.summarize_error(exc)}"
+            ) from None
 
-    def _call(self, function, what: str):
+    def _call(self, function, action: str):
         try:
             return function()
         except RemoteError:
             raise
         except Exception as exc:
-            raise RemoteError(f"{what} failed: {azure_config.summarize_error(exc)}") from None
+            raise RemoteError(
+                f"{action} failed: {azure_config.summarize_error(exc)}"
+            ) from None
 
 
 def _first_password(passwords) -> str | None:
     for password in passwords or []:
-        value = password if isinstance(password, str) else getattr(password, "value", None)
+        value = (
+            password if isinstance(password, str) else getattr(password, "value", None)
+        )
         if value:
             return value
     return None
@@ -341,13 +405,17 @@ class AzureMLV2Backend(Backend):
 
     name = "azureml-v2"
 
-    def __init__(self, service: AzureMLV2Service | None = None,
-                 environ: Mapping[str, str] | None = None, cwd: Path | None = None):
+    def __init__(
+        self,
+        service: AzureMLV2Service | None = None,
+        environ: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ):
         """Args:
-            service: the service seam; None creates the real :class:`AzureMLV2Service`
-                when it is first needed.
-            environ: the variables to read settings and credentials from (default: os.environ).
-            cwd: the folder to look for config.json in (default: the current folder).
+        service: the service seam; None creates the real :class:`AzureMLV2Service`
+            when it is first needed.
+        environ: the variables with settings and credentials (default: os.environ).
+        cwd: the folder to look for config.json in (default: the current folder).
         """
         self._service = service
         self.environ = dict(os.environ if environ is None else environ)
@@ -366,18 +434,20 @@ class AzureMLV2Backend(Backend):
         if self._settings is None:
             settings = TargetSettings.from_environ(self.environ)
             if settings.conda:
-                raise UsageError("ENV_MODE=conda is supported by TARGET=azureml only; "
-                                 "unset ENV_MODE for TARGET=azureml-v2")
+                raise UsageError(
+                    "ENV_MODE=conda is supported by TARGET=azureml only; "
+                    "unset ENV_MODE for TARGET=azureml-v2"
+                )
             self._settings = settings
         return self._settings
 
     def check_config(self) -> None:
-        """Check settings, workspace and credentials, open the workspace, and find the compute.
+        """Check settings and credentials, open the workspace, and find the compute.
 
         Raises:
             UsageError: a setting has an invalid value.
             RemoteError: no workspace or credentials are configured, the workspace
-                does not answer, or the compute is missing (without CREATE_COMPUTE=1).
+                does not respond, or the compute is missing (without CREATE_COMPUTE=1).
         """
         settings = self.settings
         self.connect()
@@ -385,10 +455,17 @@ class AzureMLV2Backend(Backend):
             log.info("compute %s found", settings.compute, extra={"phase": "config"})
             return
         if not settings.create_compute:
-            raise RemoteError(settings.missing_compute_message(self.workspace.workspace_name))
-        log.info("creating compute %s (%s, %d to %d nodes)", settings.compute, settings.vm_size,
-                 azure_config.COMPUTE_MIN_NODES, azure_config.COMPUTE_MAX_NODES,
-                 extra={"phase": "compute"})
+            raise RemoteError(
+                settings.missing_compute_message(self.workspace.workspace_name)
+            )
+        log.info(
+            "creating compute %s (%s, %d to %d nodes)",
+            settings.compute,
+            settings.vm_size,
+            azure_config.COMPUTE_MIN_NODES,
+            azure_config.COMPUTE_MAX_NODES,
+            extra={"phase": "compute"},
+        )
         self.service.create_compute(build_compute(settings.compute, settings.vm_size))
 
     def connect(self) -> None:
@@ -399,15 +476,20 @@ class AzureMLV2Backend(Backend):
         if self.workspace is not None:
             return
         workspace = azure_config.find_workspace_config(self.environ, self.cwd)
-        credential = azure_config.choose_credential(self.environ, allow_interactive=False)
-        log.info("opening %s with %s", workspace.describe(),
-                 azure_config.describe_credential(credential, self.environ),
-                 extra={"phase": "config"})
+        credential = azure_config.choose_credential(
+            self.environ, allow_interactive=False
+        )
+        log.info(
+            "opening %s with %s",
+            workspace.describe(),
+            azure_config.describe_credential(credential, self.environ),
+            extra={"phase": "config"},
+        )
         self.service.connect(workspace, credential)
         self.workspace = workspace
 
     def push(self, client, inputs: RunInputs) -> str:
-        """Push the image to the chosen registry and return ``registry/repository@sha256:...``.
+        """Push the image and return its reference ``registry/repository@sha256:...``.
 
         NOTE: an Environment has no field for registry credentials in SDK v2. A
         registry named by AZUREML_REGISTRY must be pullable by the compute
@@ -420,21 +502,32 @@ class AzureMLV2Backend(Backend):
         self.connect()
         registry = self.settings.registry or self.service.workspace_registry()
         if registry is None:
-            raise RemoteError(f"workspace {self.workspace.workspace_name} has no container registry "
-                              "yet; set AZUREML_REGISTRY (and its username and password) to push "
-                              "elsewhere")
+            raise RemoteError(
+                f"workspace {self.workspace.workspace_name} has no container registry "
+                "yet; set AZUREML_REGISTRY (and its username and password) to push "
+                "elsewhere"
+            )
         try:
-            return push_by_digest(client, inputs.image, registry.address,
-                                  inputs.image.repository, registry.auth_config())
+            return push_by_digest(
+                client,
+                inputs.image,
+                registry.address,
+                inputs.image.repository,
+                registry.auth_config(),
+            )
         except RegistryError as exc:
-            if registry.auth_config() is None and registry.address.endswith(".azurecr.io"):
+            if registry.auth_config() is None and registry.address.endswith(
+                ".azurecr.io"
+            ):
                 acr = registry.address.split(".", 1)[0]
-                raise RegistryError(f"{exc}; if the registry refused the login, run "
-                                    f"'az acr login --name {acr}'") from None
+                raise RegistryError(
+                    f"{exc}; if the registry rejected the login, run "
+                    f"'az acr login --name {acr}'"
+                ) from None
             raise
 
     def submit(self, inputs: RunInputs, submission: Submission) -> AzureMLV2Run:
-        """Upload the data once, register the environment if new, and submit the command job.
+        """Upload the data once, register the environment if new, and submit the job.
 
         Raises:
             UsageError: the script folder is too large to upload.
@@ -444,47 +537,65 @@ class AzureMLV2Backend(Backend):
         self.connect()
         settings = self.settings
         data_path = self.upload_data(inputs.data, submission.data_sha256)
-        environment = self.ensure_environment(submission.image_reference, inputs.image.fingerprint)
+        environment = self.ensure_environment(
+            submission.image_reference, inputs.image.fingerprint
+        )
 
         facts = RunFacts(
-            workspace=self.workspace.workspace_name, experiment=settings.experiment,
-            compute_target=settings.compute, environment_name=environment.name,
+            workspace=self.workspace.workspace_name,
+            experiment=settings.experiment,
+            compute_target=settings.compute,
+            environment_name=environment.name,
             environment_version=environment.version,
-            image_reference=submission.image_reference, pinned=True,
+            image_reference=submission.image_reference,
+            pinned=True,
         )
         tags = {**facts.tags(), azure_config.TAG_PREFIX + "run_id": submission.run_id}
-        job = build_job(inputs.snapshot.root, submission, settings.compute,
-                        f"azureml:{environment.name}:{environment.version}", data_path,
-                        settings.experiment, tags)
-        log.info("submitting %s (%d files, %d bytes) to experiment %s on %s",
-                 inputs.snapshot.root, len(inputs.snapshot.files), inputs.snapshot.size,
-                 settings.experiment, settings.compute, extra={"phase": "submit"})
+        job = build_job(
+            inputs.snapshot.root,
+            submission,
+            settings.compute,
+            f"azureml:{environment.name}:{environment.version}",
+            data_path,
+            settings.experiment,
+            tags,
+        )
+        log.info(
+            "submitting %s (%d files, %d bytes) to experiment %s on %s",
+            inputs.snapshot.root,
+            len(inputs.snapshot.files),
+            inputs.snapshot.size,
+            settings.experiment,
+            settings.compute,
+            extra={"phase": "submit"},
+        )
         created = self.service.submit(job)
-        remote = AzureMLV2Run(self.service, created, facts)
-        log.info("submitted job %s: %s", remote.run_id, remote.portal_url,
-                 extra={"phase": "submit"})
-        return remote
+        return AzureMLV2Run(self.service, created, facts)
 
     def attach(self, remote_id: str) -> AzureMLV2Run:
         """Return the job ``remote_id`` of this workspace, as submitted earlier."""
         self.connect()
         job = self.service.get_job(remote_id)
-        facts = RunFacts.from_tags(job.tags or {}, self.workspace.workspace_name,
-                                   job.experiment_name or self.settings.experiment,
-                                   compute_target=job.compute)
+        facts = RunFacts.from_tags(
+            job.tags or {},
+            self.workspace.workspace_name,
+            job.experiment_name or self.settings.experiment,
+            compute_target=job.compute,
+        )
         return AzureMLV2Run(self.service, job, facts)
 
     def cancel(self, remote_id: str) -> None:
-        """Cancel the job ``remote_id``; only ever called on the user's request."""
+        """Cancel the job ``remote_id`` (submit, wait and download never cancel)."""
         self.connect()
         log.info("canceling job %s", remote_id, extra={"phase": "cancel"})
         self.service.cancel(remote_id)
 
     def upload_data(self, path: Path, sha256: str) -> str:
-        """Return ``azureml:harness-data:<version>`` for the data file, uploading it only when new.
+        """Return ``azureml:harness-data:<version>`` for the data, uploading it if new.
 
         Raises:
-            RemoteError: the asset of that version holds a different file, or the upload failed.
+            RemoteError: the asset of that version contains a different file, or the
+                upload failed.
         """
         version = data_version(sha256)
         reference = f"azureml:{DATA_ASSET}:{version}"
@@ -492,31 +603,52 @@ class AzureMLV2Backend(Backend):
         if existing is not None:
             recorded = (existing.tags or {}).get("sha256")
             if recorded != sha256:
-                raise RemoteError(f"data asset {DATA_ASSET}:{version} holds sha256 {recorded}, not "
-                                  f"{sha256} of {path}; archive that asset version and retry")
-            log.info("data %s is already in the workspace as %s", path.name, reference,
-                     extra={"phase": "upload"})
+                raise RemoteError(
+                    f"data asset {DATA_ASSET}:{version} contains sha256 {recorded}, not"
+                    f" {sha256} of {path}; archive that asset version and retry"
+                )
+            log.info(
+                "data %s is already in the workspace as %s",
+                path.name,
+                reference,
+                extra={"phase": "upload"},
+            )
             return reference
-        log.info("uploading %s (%d bytes) as data asset %s", path, path.stat().st_size, reference,
-                 extra={"phase": "upload"})
+        log.info(
+            "uploading %s (%d bytes) as data asset %s",
+            path,
+            path.stat().st_size,
+            reference,
+            extra={"phase": "upload"},
+        )
         self.service.create_data(build_data(path, sha256))
         return reference
 
     def ensure_environment(self, image_reference: str, fingerprint: str) -> Environment:
-        """Return the registered Environment for the image, registering it only when it is new."""
+        """Return the registered Environment for the image, registering it if new."""
         version = environment_version(fingerprint)
         existing = self.service.get_environment(ENVIRONMENT_NAME, version)
         if existing is not None and existing.image != image_reference:
             version = environment_version(fingerprint, image_reference)
             existing = self.service.get_environment(ENVIRONMENT_NAME, version)
         if existing is not None:
-            log.info("reusing environment %s:%s", ENVIRONMENT_NAME, version,
-                     extra={"phase": "environment"})
+            log.info(
+                "reusing environment %s:%s",
+                ENVIRONMENT_NAME,
+                version,
+                extra={"phase": "environment"},
+            )
             return existing
         registered = self.service.create_environment(
-            build_environment(image_reference, fingerprint, version))
-        log.info("registered environment %s:%s for %s", ENVIRONMENT_NAME, version,
-                 image_reference, extra={"phase": "environment"})
+            build_environment(image_reference, fingerprint, version)
+        )
+        log.info(
+            "registered environment %s:%s for %s",
+            ENVIRONMENT_NAME,
+            version,
+            image_reference,
+            extra={"phase": "environment"},
+        )
         return registered
 
 
@@ -527,31 +659,42 @@ class AzureMLV2Run(RemoteRun):
         self.service = service
         self.facts = facts
         self.run_id = job.name
-        self.portal_url = azure_config.strip_query(job.studio_url) if job.studio_url else None
+        self.portal_url = (
+            azure_config.strip_query(job.studio_url) if job.studio_url else None
+        )
         self._tail = azure_config.LogTail()
 
     def status(self) -> str:
         return self.service.job_status(self.run_id)
 
     def new_log_lines(self) -> list[str]:
-        """Return the new lines of the job's stdout/stderr log; [] while there is none."""
+        """Return the new lines of the job's log, [] while there is none."""
         try:
             name, text = self._job_log()
         except RemoteError as exc:
-            log.warning("cannot read the log of job %s: %s", self.run_id, exc,
-                        extra={"phase": "wait"})
+            log.warning(
+                "cannot read the log of job %s: %s",
+                self.run_id,
+                exc,
+                extra={"phase": "wait"},
+            )
             return []
         return self._tail.new_lines(name, text) if name else []
 
     def download(self, outputs: Path, logs: Path) -> dict:
-        """Download the job's outputs and logs, check them against its record, and return the record.
+        """Download outputs and logs, check them against the record, and return it.
 
         Raises:
             RemoteError: the download failed.
             DownloadError: a file the job recorded is missing, empty or different.
         """
-        log.info("downloading job %s to %s and %s", self.run_id, outputs, logs,
-                 extra={"phase": "download"})
+        log.info(
+            "downloading job %s to %s and %s",
+            self.run_id,
+            outputs,
+            logs,
+            extra={"phase": "download"},
+        )
         logs.mkdir(parents=True, exist_ok=True)
         outputs.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".download-", dir=logs.parent))
@@ -591,7 +734,7 @@ class AzureMLV2Run(RemoteRun):
 
 
 def _move_contents(source: Path, target: Path) -> None:
-    """Move everything under ``source`` into ``target``, merging folders that exist in both."""
+    """Move everything under ``source`` into ``target``, merging folders in both."""
     if not source.is_dir():
         return
     target.mkdir(parents=True, exist_ok=True)
