@@ -18,9 +18,12 @@ RUN ?=
 A ?=
 B ?=
 
-RUN_OPTIONS = --env "$(ENV)" --data "$(DATA)" --script "$(SCRIPT)" --args '$(ARGS)' \
-	--determinism "$(DETERMINISM)" --pass-env "$(PASS_ENV)" \
-	$(if $(OUT),--out "$(OUT)") $(if $(CPU),--cpu "$(CPU)")
+# The variables reach the harness through the environment, not through the
+# shell command line, so quotes, spaces and leading dashes in ARGS survive.
+export ENV DATA SCRIPT OUT ARGS DETERMINISM PASS_ENV CPU TARGET RUN A B
+RUN_OPTIONS = --env="$$ENV" --data="$$DATA" --script="$$SCRIPT" --args="$$ARGS" \
+	--determinism="$$DETERMINISM" --pass-env="$$PASS_ENV" \
+	$${OUT:+--out="$$OUT"} $${CPU:+--cpu="$$CPU"}
 
 # Bytecode is written once here, so each command starts fast even where
 # PYTHONDONTWRITEBYTECODE is set.
@@ -50,19 +53,22 @@ $(VENV)/.dev: $(VENV)/.harness
 	touch $@
 
 lock: $(VENV)/.harness
-	@$(PY) -m harness lock --env "$(ENV)"
+	@$(PY) -m harness lock --env="$$ENV"
 
 build: $(VENV)/.harness
-	@$(PY) -m harness build --env "$(ENV)"
+	@$(PY) -m harness build --env="$$ENV"
 
 local-train: $(VENV)/.harness
 	@$(PY) -m harness local-train $(RUN_OPTIONS)
 
 cloud-train: $(VENV)/.dev
-	@$(PY) -m harness cloud-train --target "$(TARGET)" $(if $(RUN),--run "$(RUN)") $(RUN_OPTIONS)
+	@$(PY) -m harness cloud-train --target="$$TARGET" $${RUN:+--run="$$RUN"} $(RUN_OPTIONS)
 
 parity: $(VENV)/.harness
-	@$(PY) -m harness parity "$(A)" "$(B)"
+	@if [ -z "$$A" ] || [ -z "$$B" ]; then \
+	  echo "error: make parity needs two run folders: make parity A=runs/... B=runs/..." >&2; \
+	  exit 2; fi
+	@$(PY) -m harness parity "$$A" "$$B"
 
 test: $(VENV)/.dev
 	$(PY) -m pytest

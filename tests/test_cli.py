@@ -72,3 +72,21 @@ def test_parity_negative_tolerance_exits_2(capsys, tmp_path):
     code, _, err = run(capsys, "parity", str(tmp_path), str(tmp_path), "--rtol", "-1")
     assert code == 2
     error_line(err)
+
+
+def test_bad_cpu_rejected_before_lock(capsys, tmp_path):
+    spec = tmp_path / "env.yml"
+    spec.write_text("name: x\ndependencies:\n  - python=3.11\n  - six\n")
+    code, _, err = run(capsys, "local-train", "--cpu", "bogus", "--env", str(spec),
+                       "--out", str(tmp_path / "run"))
+    assert code == 2
+    assert "CPU='bogus' is not known" in error_line(err)
+    assert not spec.with_suffix(".lock").exists()
+
+
+def test_empty_spec_says_empty(capsys, tmp_path):
+    spec = tmp_path / "env.yml"
+    spec.write_text("")
+    code, _, err = run(capsys, "lock", "--env", str(spec))
+    assert code == 1
+    assert "the spec is empty" in error_line(err)

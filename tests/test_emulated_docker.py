@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA_2013, ROOT, SPEC
-from harness.errors import DownloadError, RegistryError, RemoteError
+from harness.errors import (
+    DownloadError, RegistryError, RemoteError, TrainingFailed, TrainingRejected,
+)
 from harness.local import run_local
 from harness.parity import compare_runs
 from harness.remote.emulated import EmulatedBackend, EmulatedRun
@@ -178,3 +180,21 @@ def test_ctrl_c_detaches_then_reattaches(docker_client, tmp_path, script_copy, m
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["run_id"] == run_id
     assert (out / "outputs" / "metric.json").exists()
+
+
+def test_remote_exit_zero_without_record_fails(backend, tmp_path, script_copy):
+    (script_copy / "train.py").write_text("import os\nos._exit(0)\n")
+    with pytest.raises(TrainingFailed) as caught:
+        cloud_train(run_args(tmp_path, script=script_copy), backend)
+    assert "record of the run is missing or incomplete" in str(caught.value)
+    assert not (tmp_path / "remote").exists()
+
+
+def test_remote_rejection_exits_2(backend, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("TransactionDate,Amount\n2013-07-31,1.0\n")
+    with pytest.raises(TrainingRejected) as caught:
+        cloud_train(run_args(tmp_path, data=bad), backend)
+    assert caught.value.exit_code == 2
+    assert "PaidAmount" in str(caught.value)
+    assert not (tmp_path / "remote").exists()

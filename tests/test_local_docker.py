@@ -216,3 +216,64 @@ def test_interrupt_removes_container(docker_client, tmp_path, script_copy):
 
 def _running(client, label) -> bool:
     return any(c.status == "running" for c in client.containers.list(filters=label))
+
+
+FORGED_RECORD = """import json, os
+with open(os.environ["HARNESS_RECORD"], "w") as handle:
+    json.dump({"profile_problems": []}, handle)
+os._exit(0)
+"""
+
+
+@pytest.mark.parametrize("script", ["import os\nos._exit(0)\n", FORGED_RECORD])
+def test_unfinished_record_fails_run(docker_client, run_inputs, tmp_path, script_copy, script):
+    (script_copy / "train.py").write_text(script)
+    with pytest.raises(TrainingFailed) as caught:
+        train(docker_client, run_inputs, tmp_path, snapshot=take_snapshot(script_copy))
+    assert "record of the run is missing or incomplete" in str(caught.value)
+    assert not (tmp_path / "run").exists()
+
+
+ESCAPE_PROBE = """import os, sys
+out = sys.argv[sys.argv.index("--output") + 1]
+for target in (os.path.join(out, "..", "evil.txt"), "/mnt/evil.txt"):
+    try:
+        open(target, "w").write("x")
+        print("wrote", target)
+    except OSError:
+        pass
+open(os.path.join(out, "ok.txt"), "w").write("ok")
+"""
+
+
+def test_script_writes_only_outputs(docker_client, run_inputs, tmp_path, script_copy):
+    (script_copy / "train.py").write_text(ESCAPE_PROBE)
+    folder = train(docker_client, run_inputs, tmp_path, snapshot=take_snapshot(script_copy))
+    assert sorted(p.name for p in folder.iterdir()) == ["logs", "manifest.json", "outputs"]
+    assert "wrote" not in (folder / "logs" / "stdout.log").read_text()
+
+
+IGNORED_PROBE = """import os, sys
+out = sys.argv[sys.argv.index("--output") + 1]
+here = os.path.dirname(os.path.abspath(__file__))
+open(os.path.join(out, "seen.txt"), "w").write(" ".join(sorted(os.listdir(here))))
+"""
+
+
+def test_ignored_files_not_mounted(docker_client, run_inputs, tmp_path, script_copy):
+    (script_copy / "train.py").write_text(IGNORED_PROBE)
+    (script_copy / "helper.txt").write_text("left out")
+    (script_copy / ".amlignore").write_text("helper.txt\n")
+    folder = train(docker_client, run_inputs, tmp_path, snapshot=take_snapshot(script_copy))
+    assert (folder / "outputs" / "seen.txt").read_text() == ".amlignore train.py"
+
+
+def test_rejection_names_host_path(docker_client, run_inputs, tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(TrainingRejected) as caught:
+        train(docker_client, run_inputs, tmp_path, data=empty)
+    message = str(caught.value)
+    assert str(empty) in message
+    assert "/mnt/" not in message
+    assert "error: error:" not in message

@@ -27,6 +27,7 @@ CONTAINER_USER = "1000:1000"
 MEMORY_LIMIT = os.environ.get("HARNESS_MEMORY", "4g")
 CPU_LIMIT = float(os.environ.get("HARNESS_CPUS", "2"))
 REJECTED = 2
+MAX_ECHOED_LINES = 200
 PROFILE_FAILED = 3
 
 
@@ -59,12 +60,13 @@ class JobResult:
 
 def run_job(client, job: Job, logs_dir: Path,
             before_start: Callable | None = None,
-            after_exit: Callable | None = None) -> JobResult:
+            after_exit: Callable | None = None,
+            host_paths: dict[str, str] | None = None) -> JobResult:
     """Create, run and remove one container for ``job``; keep its output in ``logs_dir``.
 
-    ``before_start(container)`` may copy files in; ``after_exit(container)`` may
-    copy files out. The record the entry point wrote is read by ``after_exit``
-    or, for bind-mounted runs, from ``job.record_path`` on the host.
+    ``before_start(container)`` may copy files in; ``after_exit(container)``
+    returns the record the entry point wrote. ``host_paths`` maps paths inside
+    the container to the user's paths, for the messages the harness relays.
 
     Raises:
         TrainingRejected: the script exited with code 2 (its last stderr line).
@@ -84,7 +86,7 @@ def run_job(client, job: Job, logs_dir: Path,
         state = container.attrs
         record = after_exit(container) if after_exit else {}
         _write_record(logs_dir, record)
-        _raise_for_exit(exit_code, record, stdout_tail, stderr_tail, state)
+        _raise_for_exit(exit_code, record, stdout_tail, stderr_tail, state, host_paths or {})
         return JobResult(exit_code, record, container.attrs.get("Image", ""))
     finally:
         _remove(container)
@@ -119,6 +121,7 @@ def _create(client, job: Job):
 def _stream_output(container, logs_dir: Path) -> tuple[list[str], list[str]]:
     """Write stdout and stderr to ``logs_dir`` as they come; log stdout lines."""
     tails: dict[str, list[str]] = {"stdout": [], "stderr": []}
+    counts = {"stdout": 0, "stderr": 0}
     partial = {"stdout": b"", "stderr": b""}
     files = {name: (logs_dir / f"{name}.log").open("wb") for name in tails}
     try:
@@ -130,23 +133,30 @@ def _stream_output(container, logs_dir: Path) -> tuple[list[str], list[str]]:
                 files[name].write(chunk)
                 *lines, partial[name] = (partial[name] + chunk).split(b"\n")
                 for line in lines:
-                    _keep_line(name, line, tails)
+                    _keep_line(name, line, tails, counts)
         for name, rest in partial.items():
             if rest:
-                _keep_line(name, rest, tails)
+                _keep_line(name, rest, tails, counts)
     finally:
         for handle in files.values():
             handle.close()
     return tails["stdout"], tails["stderr"]
 
 
-def _keep_line(name: str, raw: bytes, tails: dict[str, list[str]]) -> None:
+def _keep_line(name: str, raw: bytes, tails: dict[str, list[str]],
+               counts: dict[str, int]) -> None:
+    """Keep the last lines of each stream and echo stdout, up to a limit, as progress."""
     line = raw.decode("utf-8", "replace").rstrip()
     tails[name] = (tails[name] + [line])[-40:]
-    if name == "stdout":
-        log.info("%s", line, extra={"phase": "train"})
-    else:
+    counts[name] += 1
+    count = counts[name]
+    if name != "stdout":
         log.debug("stderr: %s", line)
+    elif count <= MAX_ECHOED_LINES:
+        log.info("%s", line, extra={"phase": "train"})
+    elif count == MAX_ECHOED_LINES + 1:
+        log.info("(more output than %d lines: the rest is in logs/stdout.log only)",
+                 MAX_ECHOED_LINES, extra={"phase": "train"})
 
 
 def _write_record(logs_dir: Path, record: dict) -> None:
@@ -155,13 +165,12 @@ def _write_record(logs_dir: Path, record: dict) -> None:
 
 
 def _raise_for_exit(exit_code: int, record: dict, stdout: list[str], stderr: list[str],
-                    state: dict) -> None:
+                    state: dict, host_paths: dict[str, str]) -> None:
     if exit_code == 0:
         return
     lines = [line for line in stderr if line.strip()]
     if exit_code == REJECTED:
-        reason = lines[-1] if lines else "no message on stderr"
-        raise TrainingRejected(f"the training script rejected its input: {reason}")
+        raise TrainingRejected(rejection_message(lines[-1] if lines else "", host_paths))
     if exit_code == PROFILE_FAILED and record.get("profile_problems"):
         raise ProfileError(
             "determinism profile did not take effect in the container: "
@@ -174,6 +183,14 @@ def _raise_for_exit(exit_code: int, record: dict, stdout: list[str], stderr: lis
         )
     tail = " | ".join((lines or [line for line in stdout if line.strip()])[-4:])
     raise TrainingFailed(f"the training script crashed (exit {exit_code}): {tail}")
+
+
+def rejection_message(line: str, host_paths: dict[str, str]) -> str:
+    """Return the harness's message for a script's one-line refusal (exit code 2)."""
+    reason = line.strip().removeprefix("error:").strip() or "no message on stderr"
+    for inside, outside in host_paths.items():
+        reason = reason.replace(inside, outside)
+    return f"the training script rejected its input: {reason}"
 
 
 def _remove(container) -> None:

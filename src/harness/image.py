@@ -109,9 +109,18 @@ def _build(client, lock: Lock, wheels: list[Path], base: BaseImage, tag: str,
             buildargs={"BASE_IMAGE": base.reference, "FINGERPRINT": print_fingerprint},
         )
         image_id = _follow_build(stream, tag)
+    _remove_build_stage(client)
     log.info("built %s (%s) in %.0f s", tag, image_id[:19], time.monotonic() - started,
              extra={"phase": "build"})
     return image_id
+
+
+def _remove_build_stage(client) -> None:
+    """Remove the install stage the classic builder leaves behind (about 1 GB)."""
+    try:
+        client.images.prune(filters={"label": "io.harness.stage=install", "dangling": True})
+    except APIError as exc:
+        log.warning("could not remove the build stage image: %s", exc.explanation)
 
 
 def _write_context(context, lock: Lock, wheels: list[Path]) -> None:

@@ -24,6 +24,7 @@ from .spec import read_spec
 log = logging.getLogger(__name__)
 
 RUN_ID_VARIABLE = "HARNESS_RUN_ID"
+CPU_CHOICES = (None, "", "native", "avx2")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -38,6 +39,8 @@ def check_data(path: Path) -> Path:
         raise DataError(f"{path}: data file not found; pass DATA=<csv file>")
     if path.is_dir():
         raise DataError(f"{path}: is a directory; pass DATA=<csv file>, not a folder")
+    if not path.is_file():
+        raise DataError(f"{path}: not a regular file; pass DATA=<csv file>")
     if not os.access(path, os.R_OK):
         raise DataError(f"{path}: data file is not readable; check its permissions")
     return path
@@ -66,6 +69,8 @@ def prepare(client, spec_path: Path, data: Path, script_dir: Path, arguments: li
     Raises:
         HarnessError: any check or step failed (see the errors of each stage).
     """
+    if cpu not in CPU_CHOICES:
+        raise UsageError(f"CPU={cpu!r} is not known; use CPU=avx2 or leave it unset")
     spec = read_spec(spec_path)
     data = check_data(data)
     snapshot = take_snapshot(script_dir)
@@ -76,8 +81,6 @@ def prepare(client, spec_path: Path, data: Path, script_dir: Path, arguments: li
     environment = profile.container_env(determinism, image.numpy_version)
     if cpu == "avx2":
         environment.update(profile.cpu_env(image.numpy_version))
-    elif cpu not in (None, "", "native"):
-        raise UsageError(f"CPU={cpu!r} is not known; use CPU=avx2 or leave it unset")
     for name in passed:
         log.info("env: %s=<set>", name, extra={"phase": "run"})
     return RunInputs(

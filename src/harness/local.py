@@ -1,8 +1,9 @@
 """Run the training image on this machine and keep a complete run folder.
 
-The container has no network, a read-only root filesystem, the script folder
-and data mounted read-only, one writable mount for the run's outputs, small
-tmpfs mounts for ``/tmp`` and HOME, a non-root user and CPU and memory limits.
+The container has no network, a read-only root filesystem, the script snapshot
+and data mounted read-only, ``outputs/`` as its only writable run mount (the
+entry point's record goes to a separate scratch mount), small tmpfs mounts for
+``/tmp`` and HOME, a non-root user and CPU and memory limits.
 """
 
 from __future__ import annotations
@@ -10,31 +11,26 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from docker.types import Mount
 
+from . import paths
 from .container import CONTAINER_USER, Job, run_job
-from .errors import HarnessError, TrainingFailed
+from .errors import HarnessError
 from .inputs import container_environment
 from .manifest import RunInputs, build_manifest, now
 from .runfolder import RunFolder
+from .snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 
 SCRIPT_MOUNT = "/mnt/script"
 DATA_MOUNT = "/mnt/data"
-RUN_MOUNT = "/mnt/run"
-
-
-def _tmpfs(user: str) -> dict[str, str]:
-    """Return tmpfs mounts for /tmp and HOME, owned by the container user.
-
-    The engine copies the image's HOME folder and its owner onto the tmpfs, so
-    a mode alone would not make it writable for another uid.
-    """
-    uid, gid = user.split(":")
-    return {"/tmp": "size=256m,mode=1777", "/home/runner": f"size=64m,uid={uid},gid={gid},mode=0700"}
+OUTPUT_MOUNT = "/mnt/outputs"
+RECORD_MOUNT = "/mnt/harness"
 
 
 def run_local(client, inputs: RunInputs, out: Path, run_id: str) -> Path:
@@ -45,25 +41,25 @@ def run_local(client, inputs: RunInputs, out: Path, run_id: str) -> Path:
         TrainingRejected, TrainingFailed, ProfileError: see :func:`container.run_job`.
     """
     started = now()
-    with RunFolder(out, run_id) as folder:
-        user = _prepare_ownership(folder)
+    script_dir = stage_snapshot(inputs.snapshot)
+    with RunFolder(out, run_id) as folder, _record_dir(run_id) as record_dir:
+        user = _container_user([folder.outputs, record_dir])
         data_name = inputs.data.name
-        record_host = folder.path / "record.json"
         job = Job(
             image=inputs.image.id,
             script=f"{SCRIPT_MOUNT}/train.py",
             arguments=["--input", f"{DATA_MOUNT}/{data_name}",
-                       "--output", f"{RUN_MOUNT}/outputs", *inputs.arguments],
+                       "--output", OUTPUT_MOUNT, *inputs.arguments],
             environment={**container_environment(inputs, run_id),
-                         "HARNESS_RECORD": f"{RUN_MOUNT}/record.json"},
+                         "HARNESS_RECORD": f"{RECORD_MOUNT}/record.json"},
             working_dir=SCRIPT_MOUNT,
-            record_path=f"{RUN_MOUNT}/record.json",
+            record_path=f"{RECORD_MOUNT}/record.json",
             mounts=[
-                Mount(SCRIPT_MOUNT, str(inputs.snapshot.root.resolve()), type="bind",
-                      read_only=True),
+                Mount(SCRIPT_MOUNT, str(script_dir), type="bind", read_only=True),
                 Mount(f"{DATA_MOUNT}/{data_name}", str(inputs.data.resolve()), type="bind",
                       read_only=True),
-                Mount(RUN_MOUNT, str(folder.path.resolve()), type="bind"),
+                Mount(OUTPUT_MOUNT, str(folder.outputs.resolve()), type="bind"),
+                Mount(RECORD_MOUNT, str(record_dir), type="bind"),
             ],
             tmpfs=_tmpfs(user),
             user=user,
@@ -71,40 +67,86 @@ def run_local(client, inputs: RunInputs, out: Path, run_id: str) -> Path:
         )
         log.info("running %s in %s (run %s)", inputs.snapshot.root / "train.py",
                  inputs.image.tag, run_id, extra={"phase": "run"})
+        paths_in_container = {f"{DATA_MOUNT}/{data_name}": str(inputs.data),
+                              SCRIPT_MOUNT: str(inputs.snapshot.root)}
         try:
             result = run_job(client, job, folder.logs,
-                             after_exit=lambda container: _take_record(record_host))
+                             after_exit=lambda container: _take_record(record_dir),
+                             host_paths=paths_in_container)
+            manifest = build_manifest(run_id, "local", started, inputs, result.record,
+                                      folder.outputs)
         except HarnessError as exc:
             raise type(exc)(f"{exc}; logs in {folder.failed_target}") from None
-        if not result.record:
-            raise TrainingFailed(
-                "the container left no record of the run (did the script end the process "
-                f"with os._exit?); logs are in {folder.failed_target}"
-            )
-        manifest = build_manifest(run_id, "local", started, inputs, result.record, folder.outputs)
         return folder.commit(manifest)
 
 
-def _prepare_ownership(folder: RunFolder) -> str:
-    """Return the container user, making the run folder writable for it.
+def stage_snapshot(snapshot: Snapshot) -> Path:
+    """Return a read-only copy of exactly the snapshot's files, made once per content.
 
-    As root the container runs as the image's user 1000, so the folder is handed
-    to that uid; otherwise it runs as the calling user, who owns the folder.
+    Mounting the script folder itself would also show the files that
+    ``.amlignore`` or ``.gitignore`` leave out of remote snapshots, so a script
+    could work locally and fail remotely.
+    """
+    target = paths.cache_dir() / "snapshots" / snapshot.sha256
+    if target.is_dir():
+        return target.resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".staging-"))
+    for name in snapshot.files:
+        destination = staging / name
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(snapshot.root / name, destination)
+    for folder in [staging, *staging.rglob("*")]:
+        folder.chmod(0o755 if folder.is_dir() else 0o644)
+    try:
+        os.replace(staging, target)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target.resolve()
+
+
+class _record_dir:
+    """A scratch folder for the entry point's record, removed afterwards."""
+
+    def __init__(self, run_id: str):
+        root = paths.cache_dir() / "records"
+        root.mkdir(parents=True, exist_ok=True)
+        self.path = Path(tempfile.mkdtemp(dir=root, prefix=f"{run_id}-")).resolve()
+
+    def __enter__(self) -> Path:
+        return self.path
+
+    def __exit__(self, *exc_info) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _container_user(writable: list[Path]) -> str:
+    """Return the container user, making the writable mounts writable for it.
+
+    As root the container runs as the image's user 1000, so those folders are
+    handed to that uid; otherwise it runs as the calling user, who owns them.
     """
     if os.geteuid() != 0:
         return f"{os.getuid()}:{os.getgid()}"
     uid, gid = (int(part) for part in CONTAINER_USER.split(":"))
-    for path in (folder.path, folder.outputs):
+    for path in writable:
         os.chown(path, uid, gid)
     return CONTAINER_USER
 
 
-def _take_record(path: Path) -> dict:
-    if not path.exists():
-        return {}
+def _tmpfs(user: str) -> dict[str, str]:
+    """Return tmpfs mounts for /tmp and HOME, owned by the container user.
+
+    The engine copies the image's HOME folder and its owner onto the tmpfs, so
+    a mode alone would not make it writable for another uid.
+    """
+    uid, gid = user.split(":")
+    return {"/tmp": "size=256m,mode=1777",
+            "/home/runner": f"size=64m,uid={uid},gid={gid},mode=0700"}
+
+
+def _take_record(record_dir: Path) -> dict:
     try:
-        record = json.loads(path.read_text())
-    except ValueError:
-        record = {}
-    path.unlink()
-    return record
+        return json.loads((record_dir / "record.json").read_text())
+    except (OSError, ValueError):
+        return {}

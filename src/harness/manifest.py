@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
-from .errors import DownloadError
+from .errors import DownloadError, TrainingFailed
 from .image import Image
 from .lock import Lock
 from .runfolder import file_sha256, list_files
@@ -49,16 +49,41 @@ def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int(seconds % 1 * 1000):03d}Z"
 
 
-def build_manifest(run_id: str, target: str, started: str, inputs: RunInputs, record: dict,
-                   outputs_dir: Path, extra: dict | None = None) -> dict:
-    """Return the manifest of a finished run whose outputs are in ``outputs_dir``.
+def check_record(record: dict) -> None:
+    """Check that the entry point finished and recorded the run.
 
     Raises:
+        TrainingFailed: the record is missing or incomplete, as when the script
+            ends the process with ``os._exit`` or overwrites the record file.
+    """
+    complete = (isinstance(record, dict) and record.get("exit_code") == 0
+                and isinstance(record.get("container"), dict) and record["container"]
+                and isinstance(record.get("outputs"), dict) and "ended" in record)
+    if not complete:
+        raise TrainingFailed(
+            "the container's record of the run is missing or incomplete (did the script "
+            "end the process with os._exit, or write to HARNESS_RECORD?)"
+        )
+
+
+def build_manifest(run_id: str, target: str, started: str, inputs: RunInputs, record: dict,
+                   outputs_dir: Path, extra: dict | None = None,
+                   require_record: bool = True) -> dict:
+    """Return the manifest of a finished run whose outputs are in ``outputs_dir``.
+
+    ``require_record`` is false only for runs outside the harness's image
+    (Azure ML building its own environment from the conda spec), which have no
+    entry point to write a record.
+
+    Raises:
+        TrainingFailed: the container's record is missing or incomplete.
         DownloadError: a file in ``outputs_dir`` differs from what the container
             recorded (missing, short, or a different checksum).
     """
+    if require_record:
+        check_record(record)
     outputs = list_files(outputs_dir)
-    verify_outputs(record.get("outputs"), outputs)
+    verify_outputs(record.get("outputs") if require_record else None, outputs)
     image = inputs.image
     manifest = {
         "schema": SCHEMA,

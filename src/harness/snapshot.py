@@ -48,6 +48,8 @@ def take_snapshot(script_dir: Path) -> Snapshot:
         UsageError: the folder is missing or has no ``train.py``.
     """
     root = Path(script_dir)
+    if root.is_file():
+        raise UsageError(f"{root}: is a file; SCRIPT names the folder that holds train.py")
     if not root.is_dir():
         raise UsageError(f"{root}: script folder not found; pass SCRIPT=<folder with train.py>")
     if not (root / ENTRY_SCRIPT).is_file():

@@ -164,6 +164,8 @@ def _load_yaml(path: Path) -> tuple[dict, bytes]:
         where = f" at line {mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid syntax"
         raise SpecError(f"{path}: not valid YAML{where} ({problem}); fix the spec") from None
+    if data is None:
+        raise SpecError(f"{path}: the spec is empty; write 'name', 'channels' and 'dependencies'")
     if not isinstance(data, dict):
         raise SpecError(
             f"{path}: expected a mapping with 'name', 'channels' and 'dependencies', "

@@ -15,7 +15,10 @@ from argparse import Namespace
 from pathlib import Path
 
 from .. import engine, paths
-from ..errors import Detached, RemoteError, UsageError
+from docker.errors import DockerException
+
+from ..container import REJECTED, rejection_message
+from ..errors import Detached, HarnessError, RemoteError, TrainingRejected, UsageError
 from ..inputs import container_environment, prepare
 from ..manifest import RunInputs, build_manifest, now
 from ..runfolder import RunFolder, new_run_id, write_json
@@ -83,18 +86,17 @@ def finish(backend: Backend, remote: RemoteRun, pending: dict, inputs: RunInputs
     status = wait(backend, remote)
     with RunFolder(Path(pending["out"]), pending["run_id"]) as folder:
         if status != "Completed":
-            tail = remote.error_tail()
-            _keep_failure_logs(remote, folder)
-            remote.close()
-            raise RemoteError(
-                f"remote run {remote.run_id} ended {status}: {tail}; "
-                f"logs in {folder.failed_target}"
-            )
+            _raise_failure(remote, status, folder)
         log.info("downloading outputs and logs of run %s", remote.run_id,
                  extra={"phase": "download"})
         record = remote.download(folder.outputs, folder.logs)
-        manifest = build_manifest(pending["run_id"], backend.name, pending["started"], inputs,
-                                  record, folder.outputs, {"remote": remote.manifest_extra()})
+        extra = remote.manifest_extra()
+        try:
+            manifest = build_manifest(pending["run_id"], backend.name, pending["started"],
+                                      inputs, record, folder.outputs, {"remote": extra},
+                                      require_record=extra.get("pinned", True))
+        except HarnessError as exc:
+            raise type(exc)(f"{exc}; files kept in {folder.failed_target}") from None
         manifest["image"]["digest"] = pending["image_reference"]
         result = folder.commit(manifest)
     remote.close()
@@ -137,11 +139,25 @@ def wait(backend: Backend, remote: RemoteRun) -> str:
         raise Detached(f"detached from run {remote.run_id}; re-attach with: {hint}") from None
 
 
-def _keep_failure_logs(remote: RemoteRun, folder: RunFolder) -> None:
+def _raise_failure(remote: RemoteRun, status: str, folder: RunFolder) -> None:
+    """Keep what the failed run left and raise: a rejection (exit code 2) or a failure."""
+    tail = remote.error_tail()
+    record = _keep_failure_logs(remote, folder)
+    remote.close()
+    where = f"logs in {folder.failed_target}"
+    if record.get("exit_code") == REJECTED:
+        message = rejection_message(tail.rsplit(" | ", 1)[-1], {})
+        raise TrainingRejected(f"{message}; {where}")
+    raise RemoteError(f"remote run {remote.run_id} ended {status}: {tail}; {where}")
+
+
+def _keep_failure_logs(remote: RemoteRun, folder: RunFolder) -> dict:
+    """Download what a failed run left; return its record, or {} when there is none."""
     try:
-        remote.download(folder.outputs, folder.logs)
-    except Exception as exc:  # noqa: BLE001 - the failure itself is what gets reported
+        return remote.download(folder.outputs, folder.logs) or {}
+    except (HarnessError, OSError, DockerException) as exc:
         log.warning("could not download the failed run's files: %s", exc)
+        return {}
 
 
 def _pending_path(target: str, remote_id: str) -> Path:
