@@ -29,11 +29,12 @@ RUN_OPTIONS = --env="$$ENV" --data="$$DATA" --script="$$SCRIPT" --args="$$ARGS" 
 # PYTHONDONTWRITEBYTECODE is set.
 COMPILE = $(PY) -m compileall -q -j 0 $(VENV)/lib src
 
-.PHONY: help lock build local-train cloud-train parity test bench clean
+.PHONY: help lock build local-train cloud-train cancel parity test bench clean
 
 help:
 	@echo "make local-train   lock (if needed), build and train in the image on this machine"
 	@echo "make cloud-train   the same on TARGET=azureml|azureml-v2|emulated"
+	@echo "make cancel TARGET=... RUN=<id>   cancel a submitted remote run"
 	@echo "make parity A=RUN B=RUN   compare two run folders"
 	@echo "make test          the test suite (Docker tests included)"
 	@echo "make lock | build | bench | clean"
@@ -63,6 +64,9 @@ local-train: $(VENV)/.harness
 
 cloud-train: $(VENV)/.dev
 	@$(PY) -m harness cloud-train --target="$$TARGET" $${RUN:+--run="$$RUN"} $(RUN_OPTIONS)
+
+cancel: $(VENV)/.dev
+	@$(PY) -m harness cancel --target="$$TARGET" "$$RUN"
 
 parity: $(VENV)/.harness
 	@if [ -z "$$A" ] || [ -z "$$B" ]; then \

@@ -7,7 +7,7 @@ Usage inside the container::
 Before the training script runs, this measures what the container really
 provides (the OpenBLAS libraries and the kernel each one chose, numpy's active
 CPU dispatch targets, the CPU model, Python) and, when the determinism profile
-is on (``HARNESS_PROFILE`` holds its expected values as JSON), fails with exit
+is on (``HARNESS_PROFILE`` contains its expected values as JSON), fails with exit
 code 3 if any setting did not take effect. The script then runs in this same
 process with ``runpy``, so the measured libraries are the ones it uses. After it
 ends, the sha256 and size of every file under ``--output`` are recorded.
@@ -28,7 +28,7 @@ import traceback
 PROFILE_FAILED = 3
 FINGERPRINT_FILE = "/opt/harness/fingerprint"
 PACKAGES_FILE = "/opt/harness/packages.json"
-# numpy dispatch targets that need AVX-512; the profile holds numpy below them.
+# numpy dispatch targets that need AVX-512; the profile keeps numpy below them.
 AVX512_TARGETS = ("AVX512", "X86_V4", "AVX10")
 
 

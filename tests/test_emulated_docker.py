@@ -123,7 +123,7 @@ def test_registry_stopped_mid_push(docker_client, run_inputs, tmp_path, monkeypa
                               stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 20
-        while not registry.registry_answers("127.0.0.1:5099") and time.monotonic() < deadline:
+        while not registry.registry_responds("127.0.0.1:5099") and time.monotonic() < deadline:
             time.sleep(0.2)
         real_push = docker_client.api.push
 
@@ -144,13 +144,15 @@ def test_registry_stopped_mid_push(docker_client, run_inputs, tmp_path, monkeypa
         server.wait()
 
 
+# Sleeps, then runs the real script (copied beside it), so Ctrl-C can land mid-run.
 SLOW_SCRIPT = """import runpy, sys, time
 time.sleep(6)
 runpy.run_path(__file__.replace("train.py", "arima_train.py"), run_name="__main__")
 """
 
 
-def test_ctrl_c_detaches_then_reattaches(docker_client, tmp_path, script_copy, monkeypatch):
+def detach_slow_run(tmp_path, script_copy) -> str:
+    """Start a slow emulated run in a subprocess, press Ctrl-C while it waits; return its id."""
     shutil.copy(script_copy / "train.py", script_copy / "arima_train.py")
     (script_copy / "train.py").write_text(SLOW_SCRIPT)
     out = tmp_path / "remote"
@@ -171,10 +173,14 @@ def test_ctrl_c_detaches_then_reattaches(docker_client, tmp_path, script_copy, m
     assert process.returncode == 130, stderr
     assert "re-attach with: make cloud-train TARGET=emulated RUN=" in stdout
     assert not out.exists()
-    run_id = stdout.split("RUN=")[1].split()[0]
+    return stdout.split("RUN=")[1].split()[0]
 
+
+def test_ctrl_c_detaches_then_reattaches(docker_client, tmp_path, script_copy, monkeypatch):
     from harness.cli import main
 
+    run_id = detach_slow_run(tmp_path, script_copy)
+    out = tmp_path / "remote"
     monkeypatch.chdir(tmp_path)
     assert main(["cloud-train", "--target", "emulated", "--run", run_id]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
@@ -198,3 +204,16 @@ def test_remote_rejection_exits_2(backend, tmp_path):
     assert caught.value.exit_code == 2
     assert "PaidAmount" in str(caught.value)
     assert not (tmp_path / "remote").exists()
+
+
+def test_cancel_removes_detached_run(docker_client, tmp_path, script_copy, monkeypatch, capsys):
+    from harness.cli import main
+
+    run_id = detach_slow_run(tmp_path, script_copy)
+    monkeypatch.chdir(tmp_path)
+    assert main(["cancel", "--target", "emulated", run_id]) == 0
+    label = {"label": f"io.harness.run-id={run_id}"}
+    assert not docker_client.containers.list(all=True, filters=label)
+    capsys.readouterr()
+    assert main(["cloud-train", "--target", "emulated", "--run", run_id]) == 2
+    assert "no pending emulated run" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""Command line: ``python -m harness lock|build|local-train|cloud-train|parity|parity-check|clean``.
+"""Command line: ``python -m harness lock|build|local-train|cloud-train|cancel|parity|clean``.
 
 This module only parses arguments, sets up logging and calls the library. It
 is the one place that turns a HarnessError into ``error: <message>`` on stderr
@@ -103,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="tolerance in units in the last place (default 0: exact)")
     parity.add_argument("--ignore", action="append", default=[],
                         help="glob of number names to leave out, e.g. 'metric.json:*duration*'")
+
+    cancel = commands.add_parser("cancel", help="cancel a submitted remote run (it is billed)")
+    cancel.add_argument("--target", default="azureml",
+                        help="azureml (SDK v1), azureml-v2 (SDK v2) or emulated")
+    cancel.add_argument("run", help="the run id that cloud-train printed")
 
     check = commands.add_parser(
         "parity-check", help="run the local and TARGET legs if missing, then compare them")

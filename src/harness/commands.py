@@ -56,6 +56,18 @@ def cloud_train(args) -> int:
     return run_remote(args)
 
 
+def cancel(args) -> int:
+    from .remote import load_backend
+    from .remote.flow import forget_pending
+
+    backend = load_backend(args.target)
+    backend.check_config()
+    backend.cancel(args.run)
+    forget_pending(args.target, args.run)
+    print(f"cancelled run {args.run} on {args.target}")
+    return 0
+
+
 def parity(args) -> int:
     from .parity import compare_runs, write_report
 

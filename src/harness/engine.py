@@ -32,7 +32,7 @@ def connect() -> docker.DockerClient:
     """Return a client for a running engine, starting one if this process may.
 
     Raises:
-        EngineError: no engine answers and none can be started here.
+        EngineError: no engine responds and none can be started here.
     """
     global _client
     if _client is not None:
@@ -115,5 +115,5 @@ def _wait_for_engine() -> docker.DockerClient:
             return client
         time.sleep(0.5)
     raise EngineError(
-        f"dockerd did not answer within {START_TIMEOUT} s; see {DOCKERD_LOG} for why"
+        f"dockerd did not respond within {START_TIMEOUT} s; see {DOCKERD_LOG} for why"
     )

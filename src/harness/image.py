@@ -70,7 +70,7 @@ def ensure_image(client, spec: Spec, lock: Lock) -> Image:
     Raises:
         BaseImageError: no base image can be had.
         WheelError: a wheel cannot be downloaded.
-        BuildError: the build failed; the message holds the failing step's tail.
+        BuildError: the build failed; the message ends with the failing step's output.
     """
     base = resolve_base(client, spec.python)
     print_fingerprint = fingerprint(spec, lock, base)

@@ -124,7 +124,7 @@ def _container_user(writable: list[Path]) -> str:
     """Return the container user, making the writable mounts writable for it.
 
     As root the container runs as the image's user 1000, so those folders are
-    handed to that uid; otherwise it runs as the calling user, who owns them.
+    handed to that uid. Otherwise it runs as the calling user, who owns them.
     """
     if os.geteuid() != 0:
         return f"{os.getuid()}:{os.getgid()}"

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 PLATFORM = "x86_64-manylinux_2_28"
 
 # The in-container probe reads the BLAS kernel with threadpoolctl, so every
-# image carries it, whether or not the spec asks for it.
+# image carries it, whether or not the spec lists it.
 HARNESS_REQUIREMENTS = ["threadpoolctl"]
 
 _PIN = re.compile(r"^([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==([^\s;\\]+)")

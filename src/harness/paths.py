@@ -1,4 +1,4 @@
-"""Where the harness finds its own files and keeps its caches.
+"""Locations of the harness's own files and of its caches.
 
 The harness runs from a checkout (installed in editable mode by the Makefile),
 so the Dockerfile, base recipes and default data are found relative to it.

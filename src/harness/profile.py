@@ -8,7 +8,7 @@ AVX-512 Intel nodes and on AMD or older Intel nodes. For example, ARIMA(2,0,2)
 on the shipped 2013 series with statsmodels 0.15 gives RMSE 511.0755126931052
 with OpenBLAS's SkylakeX kernel and 511.07517077623913 with its Haswell kernel.
 The profile therefore pins OpenBLAS to the Haswell kernel, which every AVX2 CPU
-runs, and holds numpy's dispatch below AVX-512.
+runs, and keeps numpy's dispatch below AVX-512.
 
 The settings are applied per run (not baked into the image) so that a run with
 the profile off shows what it changes; the in-container entry point checks that
@@ -35,7 +35,7 @@ BASE_ENV = {
 
 
 def numpy_disabled_features(numpy_version: str | None) -> str:
-    """Return ``NPY_DISABLE_CPU_FEATURES`` that holds numpy below AVX-512.
+    """Return ``NPY_DISABLE_CPU_FEATURES`` that keeps numpy below AVX-512.
 
     numpy 2.4 groups x86 features into levels and dispatches to ``X86_V4`` plus
     the ``AVX512_ICL`` and ``AVX512_SPR`` targets; earlier releases name each

@@ -1,4 +1,4 @@
-"""The script folder as a run sees it: files minus what ``.amlignore`` or ``.gitignore`` exclude.
+"""The script folder as a run receives it: files minus what ``.amlignore`` or ``.gitignore`` exclude.
 
 Azure ML uploads the script folder as the run's snapshot and reads
 ``.amlignore`` (or, when there is none, ``.gitignore``) to leave files out. The
@@ -49,7 +49,7 @@ def take_snapshot(script_dir: Path) -> Snapshot:
     """
     root = Path(script_dir)
     if root.is_file():
-        raise UsageError(f"{root}: is a file; SCRIPT names the folder that holds train.py")
+        raise UsageError(f"{root}: is a file; SCRIPT must name the folder that contains train.py")
     if not root.is_dir():
         raise UsageError(f"{root}: script folder not found; pass SCRIPT=<folder with train.py>")
     if not (root / ENTRY_SCRIPT).is_file():

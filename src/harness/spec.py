@@ -4,7 +4,7 @@ Azure ML users write environments as conda specs (``name``, ``channels``,
 ``dependencies`` with a ``python=3.X`` pin and a ``pip:`` list). The harness
 installs everything from PyPI wheels, so each conda dependency is translated by
 two rules: the conda name is the PyPI name, unless the short table
-``CONDA_TO_PYPI`` says otherwise. Packages that exist only as conda packages
+``CONDA_TO_PYPI`` gives another name. Packages that exist only as conda packages
 (``CONDA_ONLY``) or only on another operating system (``OS_ONLY``) are rejected
 with a message that says so, before anything is resolved or built.
 """

@@ -1,4 +1,4 @@
-"""What every remote target provides, and the pieces they share.
+"""The interface every remote target implements, and the pieces they share.
 
 A backend checks its configuration first (before anything is built or pushed),
 pushes the image by digest, submits the training job and returns a
@@ -27,7 +27,7 @@ TERMINAL_STATES = {"Completed", "Failed", "Canceled", "NotResponding"}
 
 @dataclass
 class Submission:
-    """What a remote job runs: image by digest, command line, environment variables."""
+    """A remote job's image by digest, command line and environment variables."""
 
     run_id: str
     image_reference: str          # registry/repository@sha256:...
@@ -102,6 +102,10 @@ class Backend(ABC):
     @abstractmethod
     def attach(self, remote_id: str) -> RemoteRun:
         """Return the already submitted job ``remote_id``."""
+
+    @abstractmethod
+    def cancel(self, remote_id: str) -> None:
+        """Cancel the submitted job ``remote_id``; never called without the user asking."""
 
     def reattach_hint(self, remote_id: str) -> str:
         """Return the command that re-attaches to ``remote_id``."""

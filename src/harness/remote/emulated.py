@@ -54,7 +54,7 @@ class EmulatedBackend(Backend):
 
     def check_config(self) -> None:
         self.registry = ensure_local_registry()
-        log.info("registry %s answers", self.registry, extra={"phase": "registry"})
+        log.info("registry %s responds", self.registry, extra={"phase": "registry"})
 
     def push(self, client, inputs: RunInputs) -> str:
         repository = f"harness/{inputs.image.repository.split('/')[-1]}"

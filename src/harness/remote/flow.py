@@ -185,6 +185,11 @@ def _load_pending(target: str, remote_id: str) -> dict:
         raise UsageError(f"RUN={remote_id}: cannot read {path}: {exc}") from None
 
 
+def forget_pending(target: str, remote_id: str) -> None:
+    """Drop the pending record of ``remote_id`` (after it was cancelled)."""
+    _pending_path(target, remote_id).unlink(missing_ok=True)
+
+
 def pending_runs(target: str) -> list[str]:
     folder = paths.RUNS / target / ".pending"
     return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []

@@ -3,7 +3,7 @@
 A tag can be moved; a digest cannot. Remote jobs therefore run
 ``registry/repository@sha256:...``, the digest the registry returned for the
 push. For the emulated target this module also starts a real OCI registry on
-127.0.0.1 when none answers there.
+127.0.0.1 when none responds there.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def push_by_digest(client, image: Image, registry: str, repository: str,
             digest = event.get("aux", {}).get("Digest", digest)
     except (APIError, RequestException, DockerException) as exc:
         raise RegistryError(f"pushing {target}:{tag} failed: {exc}; retry when {registry} "
-                            "answers") from None
+                            "responds") from None
     if digest is None:
         raise RegistryError(f"pushing {target}:{tag} returned no digest; retry the push")
     pushed = sum(1 for status in layers.values() if status == "Pushed")
@@ -86,8 +86,8 @@ def _log_push_event(event: dict, layers: dict[str, str]) -> None:
         log.info("layer %s: %s", layer, status, extra={"phase": "push"})
 
 
-def registry_answers(address: str) -> bool:
-    """Return whether an OCI registry answers at ``http://address/v2/``."""
+def registry_responds(address: str) -> bool:
+    """Return whether an OCI registry responds at ``http://address/v2/``."""
     try:
         with urllib.request.urlopen(f"http://{address}/v2/", timeout=2) as response:
             return response.status == 200
@@ -98,19 +98,19 @@ def registry_answers(address: str) -> bool:
 
 
 def ensure_local_registry(address: str = LOCAL_REGISTRY) -> str:
-    """Return the address of a registry on 127.0.0.1, starting one if none answers.
+    """Return the address of a registry on 127.0.0.1, starting one if none responds.
 
     Debian's ``docker-registry`` package is used where the harness may install
     packages (root on Debian or Ubuntu), as for the engine.
 
     Raises:
-        RegistryError: no registry answers and none can be started.
+        RegistryError: no registry responds and none can be started.
     """
-    if registry_answers(address):
+    if registry_responds(address):
         return address
     host = address.rsplit(":", 1)[0]
     if host not in ("127.0.0.1", "localhost"):
-        raise RegistryError(f"no registry answers at {address}; start it or unset HARNESS_REGISTRY")
+        raise RegistryError(f"no registry responds at {address}; start it or unset HARNESS_REGISTRY")
     binary = shutil.which("docker-registry")
     if binary is None and os.geteuid() == 0 and shutil.which("apt-get"):
         log.info("no registry on %s; installing Debian's docker-registry", address,
@@ -119,7 +119,7 @@ def ensure_local_registry(address: str = LOCAL_REGISTRY) -> str:
         binary = shutil.which("docker-registry")
     if binary is None:
         raise RegistryError(
-            f"no registry answers at {address} and docker-registry is not installed; "
+            f"no registry responds at {address} and docker-registry is not installed; "
             f"start one with 'docker run -d -p {address}:5000 registry:2'"
         )
     _start_registry(binary, address)
@@ -139,8 +139,8 @@ def _start_registry(binary: str, address: str) -> None:
                          stdin=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + REGISTRY_START_TIMEOUT
     while time.monotonic() < deadline:
-        if registry_answers(address):
+        if registry_responds(address):
             return
         time.sleep(0.2)
-    raise RegistryError(f"the registry did not answer on {address} within "
+    raise RegistryError(f"the registry did not respond on {address} within "
                         f"{REGISTRY_START_TIMEOUT} s; see {log_file}")
