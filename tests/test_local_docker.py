@@ -260,11 +260,13 @@ open(os.path.join(out, "seen.txt"), "w").write(" ".join(sorted(os.listdir(here))
 """
 
 
-def test_ignored_files_not_mounted(docker_client, run_inputs, tmp_path, script_copy):
-    (script_copy / "train.py").write_text(IGNORED_PROBE)
-    (script_copy / "helper.txt").write_text("left out")
-    (script_copy / ".amlignore").write_text("helper.txt\n")
-    folder = train(docker_client, run_inputs, tmp_path, snapshot=take_snapshot(script_copy))
+def test_ignored_files_not_mounted(docker_client, run_inputs, tmp_path):
+    scripts = tmp_path / "ignoring"
+    scripts.mkdir()
+    (scripts / "train.py").write_text(IGNORED_PROBE)
+    (scripts / "helper.txt").write_text("left out")
+    (scripts / ".amlignore").write_text("helper.txt\n")
+    folder = train(docker_client, run_inputs, tmp_path, snapshot=take_snapshot(scripts))
     assert (folder / "outputs" / "seen.txt").read_text() == ".amlignore train.py"
 
 

@@ -1,12 +1,14 @@
-"""Tests for scripts/train.py, run in-process through its main(argv).
+"""Tests for scripts/train.py and its modules, run in-process through main(argv).
 
-scripts/ is not a package, so the `train` fixture imports the script by path.
+scripts/ is not a package. The fixtures import its modules by name with scripts/
+first on sys.path, as Python does when it runs scripts/train.py.
 """
 
+import ast
 import contextlib
 import csv
 import datetime
-import importlib.util
+import importlib
 import io
 import json
 import pickle
@@ -19,7 +21,8 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "scripts" / "train.py"
+SCRIPTS = ROOT / "scripts"
+SCRIPT = SCRIPTS / "train.py"
 DATA_2013 = ROOT / "data" / "mlops_forecast_data2013.csv"
 
 # ARIMA(2,0,2) on the 2013 file, 138 training and 16 test days, statsmodels 0.15
@@ -47,16 +50,42 @@ TRACKING_VARIABLES = [
     "MLFLOW_EXPERIMENT_NAME",
 ]
 
+# Packages that the modules of scripts/ may import at module level, besides the
+# standard library and each other. The tracking SDKs are imported only inside
+# the functions that log to them.
+SCRIPT_PACKAGES = {"numpy", "pandas", "statsmodels", "matplotlib"}
+
 HEADER = "TransactionDate,PaidAmount"
 ROWS_2013 = [line.split(",") for line in DATA_2013.read_text().splitlines()[1:]]
 
 
+def import_script_module(name):
+    """Import a module of scripts/ by name, as train.py imports its siblings."""
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(SCRIPTS))
+
+
 @pytest.fixture(scope="session")
 def train():
-    spec = importlib.util.spec_from_file_location("train", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return import_script_module("train")
+
+
+@pytest.fixture(scope="session")
+def arima_data():
+    return import_script_module("arima_data")
+
+
+@pytest.fixture(scope="session")
+def arima_outputs():
+    return import_script_module("arima_outputs")
+
+
+@pytest.fixture(scope="session")
+def arima_tracking():
+    return import_script_module("arima_tracking")
 
 
 @pytest.fixture(autouse=True)
@@ -648,11 +677,13 @@ def test_minimum_length_trains(train, tmp_path):
         ("zero", [1.0, 2.0, 0.0, 0.0, 5.0]),
     ],
 )
-def test_build_series_fills_missing_days(train, fill, expected):
+def test_build_series_fills_missing_days(arima_data, fill, expected):
     rows = [["2013-01-01", "1"], ["2013-01-02", "2"], ["2013-01-05", "5"]]
     table = pd.DataFrame(rows, columns=["TransactionDate", "PaidAmount"])
 
-    series, filled = train.build_series(table, "TransactionDate", "PaidAmount", fill)
+    series, filled = arima_data.build_series(
+        table, "TransactionDate", "PaidAmount", fill
+    )
 
     assert series.tolist() == expected
     assert filled == 2
@@ -695,11 +726,11 @@ def test_compute_metrics_undefined_values(train):
     assert metrics["MAPE"] != metrics["MAPE"]
 
 
-def test_metric_json_writes_null_for_undefined(train, tmp_path):
+def test_metric_json_writes_null_for_undefined(train, arima_outputs, tmp_path):
     metrics = train.compute_metrics([0.0, 0.0], [1.0, -1.0])
     path = tmp_path / "metric.json"
 
-    train.write_metric_json(path, None, "m", metrics, 10, 2)
+    arima_outputs.write_metric_json(path, None, "m", metrics, 10, 2)
 
     saved = read_json(path)
     assert saved["R2"] is None
@@ -707,7 +738,7 @@ def test_metric_json_writes_null_for_undefined(train, tmp_path):
     assert saved["RMSE"] == 1.0
 
 
-def test_forecast_csv_leaves_non_finite_cells_empty(train, tmp_path):
+def test_forecast_csv_leaves_non_finite_cells_empty(arima_outputs, tmp_path):
     forecast = pd.DataFrame(
         {
             "actual": [1.0],
@@ -719,7 +750,7 @@ def test_forecast_csv_leaves_non_finite_cells_empty(train, tmp_path):
     )
     path = tmp_path / "forecast.csv"
 
-    train.write_forecast_csv(path, forecast)
+    arima_outputs.write_forecast_csv(path, forecast)
 
     assert path.read_text().splitlines()[1] == "2013-01-01,1.0,0.1,,"
 
@@ -727,7 +758,7 @@ def test_forecast_csv_leaves_non_finite_cells_empty(train, tmp_path):
 # Partial failure.
 
 
-def test_crash_leaves_no_metric_json(train, tmp_path, monkeypatch):
+def test_crash_leaves_no_metric_json(train, arima_outputs, tmp_path, monkeypatch):
     output = tmp_path / "out"
     output.mkdir()
     (output / "metric.json").write_text('{"RMSE": 1.0}')
@@ -735,7 +766,7 @@ def test_crash_leaves_no_metric_json(train, tmp_path, monkeypatch):
     def fail(*args):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(train, "plot_residuals", fail)
+    monkeypatch.setattr(arima_outputs, "plot_residuals", fail)
     with pytest.raises(RuntimeError, match="disk full"):
         run_main(train, "--input", DATA_2013, "--output", output)
 
@@ -756,11 +787,11 @@ def test_crash_leaves_no_metric_json(train, tmp_path, monkeypatch):
         ({"HARNESS_RUN_ID": "", "AZUREML_RUN_ID": "aml-1"}, "aml-1"),
     ],
 )
-def test_resolve_run_id(train, monkeypatch, environment, run_id):
+def test_resolve_run_id(arima_tracking, monkeypatch, environment, run_id):
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
 
-    assert train.resolve_run_id() == run_id
+    assert arima_tracking.resolve_run_id() == run_id
 
 
 @pytest.fixture
@@ -953,10 +984,29 @@ def test_script_rejects_input_as_program(tmp_path):
     assert not output.exists()
 
 
+def test_script_modules_import_allowed_packages():
+    siblings = {path.stem for path in SCRIPTS.glob("*.py")}
+    allowed = SCRIPT_PACKAGES | siblings | set(sys.stdlib_module_names)
+    for path in sorted(SCRIPTS.glob("*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                assert node.level == 0, (path.name, node.lineno, "relative import")
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                assert name.split(".")[0] in allowed, (path.name, node.lineno, name)
+
+
 def test_local_run_imports_no_tracking_sdk(small_input, tmp_path):
     output = tmp_path / "out"
     program = (
         "import runpy, sys\n"
+        # runpy.run_path does not put the script's folder on sys.path, so the
+        # program adds it, as docker/entry.py does before it runs the script.
+        f"sys.path.insert(0, {str(SCRIPTS)!r})\n"
         f"sys.argv = ['train.py', '--input', {str(small_input)!r}, "
         f"'--output', {str(output)!r}, '--order', '1,0,0']\n"
         "try:\n"
