@@ -42,7 +42,7 @@ from harness.errors import RemoteError
 from harness.image import Image
 from harness.lock import Lock
 from harness.manifest import RunInputs
-from harness.remote.azure_config import RegistryLogin
+from harness.remote.azure_common.settings import RegistryLogin
 from harness.remote.base import Submission
 from harness.runfolder import file_sha256
 from harness.snapshot import take_snapshot

@@ -14,6 +14,7 @@ import io
 import json
 import tarfile
 from argparse import Namespace
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +28,7 @@ from harness.remote.emulated import _job_archive
 from harness.remote.flow import cloud_train
 from harness.remote.registry import ensure_local_registry
 from harness.runfolder import new_run_id
+from harness.snapshot import take_snapshot
 
 pytestmark = pytest.mark.docker
 
@@ -54,8 +56,7 @@ class DockerAzureMLService(FakeAzureMLService):
         image = config.run_config.environment.docker.base_image
         (datastore, path), data = next(iter(self.blobs.items()))
         data_name = path.rsplit("/", 1)[-1]
-        files = {f"snapshot/{name}": ROOT / "scripts" / name
-                 for name in ("train.py",)}
+        files = snapshot_files(config.source_directory)
         data_file = ROOT / "data" / data_name
         files[f"data/{data_name}"] = data_file
         assert data_file.read_bytes() == data
@@ -96,8 +97,7 @@ class DockerAzureMLV2Service(FakeAzureMLV2Service):
                    .replace("${{inputs.data}}", f"/mnt/job/data/{data_file.name}")
                    .replace("${{outputs.output}}", "/mnt/job/out/output")
                    .replace("${{outputs.harness}}", "/mnt/job/out/harness"))
-        files = {"snapshot/train.py": ROOT / "scripts" / "train.py",
-                 f"data/{data_file.name}": data_file}
+        files = {**snapshot_files(definition.code), f"data/{data_file.name}": data_file}
         container = self.client.containers.create(
             image, entrypoint=["bash", "-c", "mkdir -p /mnt/job/out/output "
                                f"/mnt/job/out/harness && {command}"],
@@ -115,6 +115,12 @@ class DockerAzureMLV2Service(FakeAzureMLV2Service):
         finally:
             container.remove(force=True)
         job.status = "Completed" if exit_code == 0 else "Failed"
+
+
+def snapshot_files(source_directory) -> dict[str, Path]:
+    """Return the job's snapshot as Azure ML would upload it: the folder minus ignored files."""
+    snapshot = take_snapshot(Path(source_directory))
+    return {f"snapshot/{name}": snapshot.root / name for name in snapshot.files}
 
 
 def _files_of(container, source: str, prefix: str) -> dict[str, bytes]:

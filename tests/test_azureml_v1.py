@@ -38,8 +38,12 @@ from fakes_azure import (
 )
 from harness.errors import DownloadError, RegistryError, RemoteError, UsageError
 from harness.image import ENTRY_POINT, VENV_PYTHON
-from harness.remote import azure_config, azureml_v1
-from harness.remote.azure_config import RegistryLogin, TargetSettings
+from harness.remote import azureml_v1
+from harness.remote.azure_common import credentials
+from harness.remote.azure_common.runs import select_job_log
+from harness.remote.azure_common.service import strip_query
+from harness.remote.azure_common.settings import RegistryLogin, TargetSettings
+from harness.remote.azure_common.workspace import WorkspaceConfig, find_workspace_config
 from harness.remote.azureml_v1 import AzureMLBackend, AzureMLService
 from harness.snapshot import Snapshot
 
@@ -298,7 +302,7 @@ def test_config_missing_keys(tmp_path):
     )
 
     with pytest.raises(RemoteError) as failure:
-        azure_config.find_workspace_config({}, tmp_path)
+        find_workspace_config({}, tmp_path)
 
     message = str(failure.value)
     assert "\n" not in message
@@ -309,7 +313,7 @@ def test_config_in_azureml_folder(tmp_path):
     (tmp_path / ".azureml").mkdir()
     write_workspace_config(tmp_path / ".azureml", workspace="from-dot-azureml")
 
-    workspace = azure_config.find_workspace_config({}, tmp_path)
+    workspace = find_workspace_config({}, tmp_path)
 
     assert workspace.workspace_name == "from-dot-azureml"
     assert workspace.source == str(tmp_path / ".azureml" / "config.json")
@@ -322,7 +326,7 @@ def test_config_scope_form(tmp_path):
     )
     (tmp_path / "config.json").write_text(json.dumps({"Scope": scope}))
 
-    workspace = azure_config.find_workspace_config({}, tmp_path)
+    workspace = find_workspace_config({}, tmp_path)
 
     assert (
         workspace.subscription_id,
@@ -336,7 +340,7 @@ def test_config_path_variable(tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
 
-    workspace = azure_config.find_workspace_config(
+    workspace = find_workspace_config(
         {"AZUREML_CONFIG": str(path)}, elsewhere
     )
 
@@ -347,7 +351,7 @@ def test_config_path_variable_missing_file(tmp_path):
     with pytest.raises(
         RemoteError, match="AZUREML_CONFIG=nowhere.json: file not found"
     ):
-        azure_config.find_workspace_config({"AZUREML_CONFIG": "nowhere.json"}, tmp_path)
+        find_workspace_config({"AZUREML_CONFIG": "nowhere.json"}, tmp_path)
 
 
 def test_config_from_variables(tmp_path):
@@ -358,7 +362,7 @@ def test_config_from_variables(tmp_path):
     }
     write_workspace_config(tmp_path, workspace="file-loses")
 
-    workspace = azure_config.find_workspace_config(environ, tmp_path)
+    workspace = find_workspace_config(environ, tmp_path)
 
     assert workspace.workspace_name == "ws-2"
     assert workspace.source == "environment variables"
@@ -368,7 +372,7 @@ def test_config_partial_variables(tmp_path):
     environ = {"AZUREML_SUBSCRIPTION_ID": "sub-2"}
 
     with pytest.raises(RemoteError) as failure:
-        azure_config.find_workspace_config(environ, tmp_path)
+        find_workspace_config(environ, tmp_path)
 
     assert "AZUREML_RESOURCE_GROUP, AZUREML_WORKSPACE_NAME missing" in str(
         failure.value
@@ -383,7 +387,7 @@ def test_no_credentials_never_prompts(service, project, monkeypatch):
     def prompt(*args, **kwargs):
         raise AssertionError("InteractiveLoginAuthentication must not be created")
 
-    monkeypatch.setattr(azureml_v1, "InteractiveLoginAuthentication", prompt)
+    monkeypatch.setattr(azureml_v1.objects, "InteractiveLoginAuthentication", prompt)
     backend = AzureMLBackend(service=service, environ={}, cwd=project)
 
     with pytest.raises(RemoteError) as failure:
@@ -398,24 +402,24 @@ def test_no_credentials_never_prompts(service, project, monkeypatch):
 
 def test_interactive_only_with_terminal():
     assert (
-        azure_config.choose_credential({}, allow_interactive=True)
-        == azure_config.INTERACTIVE
+        credentials.choose_credential({}, allow_interactive=True)
+        == credentials.INTERACTIVE
     )
     with pytest.raises(RemoteError):
-        azure_config.choose_credential({}, allow_interactive=False)
+        credentials.choose_credential({}, allow_interactive=False)
 
 
 def test_interactive_auth_rejected_without_terminal():
     with pytest.raises(RemoteError, match="no Azure credentials"):
-        azureml_v1.build_auth(azure_config.INTERACTIVE, {})
+        azureml_v1.build_auth(credentials.INTERACTIVE, {})
 
 
 def test_service_principal_auth():
-    kind = azure_config.choose_credential(SERVICE_PRINCIPAL)
+    kind = credentials.choose_credential(SERVICE_PRINCIPAL)
 
     auth = azureml_v1.build_auth(kind, SERVICE_PRINCIPAL)
 
-    assert kind == azure_config.SERVICE_PRINCIPAL
+    assert kind == credentials.SERVICE_PRINCIPAL
     assert isinstance(auth, ServicePrincipalAuthentication)
 
 
@@ -423,7 +427,7 @@ def test_service_principal_half_configured():
     environ = {"AZURE_CLIENT_SECRET": "s", "AZURE_CLIENT_ID": "c"}
 
     with pytest.raises(RemoteError, match="AZURE_TENANT_ID missing"):
-        azure_config.choose_credential(environ)
+        credentials.choose_credential(environ)
 
 
 def test_managed_identity_auth():
@@ -432,10 +436,10 @@ def test_managed_identity_auth():
         "AZURE_CLIENT_ID": "user-assigned",
     }
 
-    kind = azure_config.choose_credential(environ)
+    kind = credentials.choose_credential(environ)
     auth = azureml_v1.build_auth(kind, environ)
 
-    assert kind == azure_config.MANAGED_IDENTITY
+    assert kind == credentials.MANAGED_IDENTITY
     assert isinstance(auth, MsiAuthentication)
     assert auth._identity_config == {"client_id": "user-assigned"}
 
@@ -447,10 +451,10 @@ def test_cli_auth_without_azure_cli_package(tmp_path, monkeypatch):
     az.chmod(0o755)
     monkeypatch.setenv("PATH", str(az.parent))
 
-    kind = azure_config.choose_credential({})
+    kind = credentials.choose_credential({})
     auth = azureml_v1.build_auth(kind, {})
 
-    assert kind == azure_config.AZURE_CLI
+    assert kind == credentials.AZURE_CLI
     # azure-cli is not installed in this interpreter, so the az program is used.
     assert isinstance(auth, TokenAuthentication)
 
@@ -461,9 +465,9 @@ def test_connect_bounded_wait(monkeypatch):
     def hang(*args, **kwargs):
         release.wait(10)
 
-    monkeypatch.setattr(azureml_v1.Workspace, "get", staticmethod(hang))
+    monkeypatch.setattr(azureml_v1.service.Workspace, "get", staticmethod(hang))
     service = AzureMLService(timeout=0.2)
-    workspace = azure_config.find_workspace_config(
+    workspace = find_workspace_config(
         {
             "AZUREML_SUBSCRIPTION_ID": "s",
             "AZUREML_RESOURCE_GROUP": "rg",
@@ -474,7 +478,7 @@ def test_connect_bounded_wait(monkeypatch):
     try:
         with pytest.raises(RemoteError) as failure:
             service.connect(
-                workspace, azure_config.SERVICE_PRINCIPAL, SERVICE_PRINCIPAL
+                workspace, credentials.SERVICE_PRINCIPAL, SERVICE_PRINCIPAL
             )
     finally:
         release.set()
@@ -492,12 +496,12 @@ def test_connect_error_one_line(monkeypatch):
             "secret\n\tDetails: https://login.example.net/x?code=sensitive"
         )
 
-    monkeypatch.setattr(azureml_v1.Workspace, "get", staticmethod(refuse))
-    workspace = azure_config.WorkspaceConfig("s", "rg", "ws", "environment variables")
+    monkeypatch.setattr(azureml_v1.service.Workspace, "get", staticmethod(refuse))
+    workspace = WorkspaceConfig("s", "rg", "ws", "environment variables")
 
     with pytest.raises(RemoteError) as failure:
         AzureMLService().connect(
-            workspace, azure_config.SERVICE_PRINCIPAL, SERVICE_PRINCIPAL
+            workspace, credentials.SERVICE_PRINCIPAL, SERVICE_PRINCIPAL
         )
 
     message = str(failure.value)
@@ -873,7 +877,7 @@ def test_strip_query_removes_tokens():
     text = "GET https://acct.blob.core.windows.net/c/b.txt?sv=2021&sig=abc failed"
 
     assert (
-        azure_config.strip_query(text)
+        strip_query(text)
         == "GET https://acct.blob.core.windows.net/c/b.txt failed"
     )
 
@@ -894,12 +898,15 @@ def test_strip_query_removes_tokens():
     ],
 )
 def test_select_job_log(names, expected):
-    assert azure_config.select_job_log(names) == expected
+    assert select_job_log(names) == expected
 
 
 def test_module_imports_no_sdk():
     code = (
-        "import sys; import harness.remote.azure_config; "
+        "import sys; import harness.remote.azure_common.backend, "
+        "harness.remote.azure_common.credentials, harness.remote.azure_common.runs, "
+        "harness.remote.azure_common.service, harness.remote.azure_common.settings, "
+        "harness.remote.azure_common.workspace; "
         "print(any(m.startswith(('azureml', 'azure.ai', 'azure.identity')) "
         "for m in sys.modules))"
     )
@@ -907,7 +914,7 @@ def test_module_imports_no_sdk():
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(Path(azure_config.__file__).parents[2])},
+        env={**os.environ, "PYTHONPATH": str(Path(credentials.__file__).parents[3])},
         check=True,
         timeout=60,
     )
@@ -917,4 +924,4 @@ def test_module_imports_no_sdk():
 
 def test_environment_class_is_azureml_core():
     # The backend's objects must be the SDK's own, so the service can submit them.
-    assert azureml_v1.Environment is Environment
+    assert azureml_v1.objects.Environment is Environment

@@ -32,7 +32,9 @@ from fakes_azure import (
 )
 from harness.errors import DownloadError, RemoteError, UsageError
 from harness.image import ENTRY_POINT, VENV_PYTHON
-from harness.remote import azure_config, azureml_v2
+from harness.remote import azureml_v2
+from harness.remote.azure_common import credentials
+from harness.remote.azure_common.workspace import WorkspaceConfig
 from harness.remote.azureml_v2 import AzureMLV2Backend, AzureMLV2Service
 
 SERVICE_PRINCIPAL = {
@@ -306,7 +308,7 @@ def test_connect_passes_credential_kind(service, project):
 
     workspace, credential = service.connected
     assert workspace.workspace_name == "harness-ws"
-    assert credential == azure_config.SERVICE_PRINCIPAL
+    assert credential == credentials.SERVICE_PRINCIPAL
 
 
 def test_connect_bounded_wait(monkeypatch):
@@ -318,13 +320,13 @@ def test_connect_bounded_wait(monkeypatch):
             created.update(scope, credential=credential)
             self.workspaces = SimpleNamespace(get=lambda name: release.wait(10))
 
-    monkeypatch.setattr(azureml_v2, "MLClient", HangingClient)
-    monkeypatch.setattr(azure_config, "default_azure_credential", lambda: "credential")
-    workspace = azure_config.WorkspaceConfig("sub", "rg", "ws", "environment variables")
+    monkeypatch.setattr(azureml_v2.service, "MLClient", HangingClient)
+    monkeypatch.setattr(credentials, "default_azure_credential", lambda: "credential")
+    workspace = WorkspaceConfig("sub", "rg", "ws", "environment variables")
 
     try:
         with pytest.raises(RemoteError) as failure:
-            AzureMLV2Service(timeout=0.2).connect(workspace, azure_config.AZURE_CLI)
+            AzureMLV2Service(timeout=0.2).connect(workspace, credentials.AZURE_CLI)
     finally:
         release.set()
 
@@ -338,7 +340,7 @@ def test_connect_bounded_wait(monkeypatch):
 
 
 def test_default_credential_never_prompts():
-    credential = azure_config.default_azure_credential()
+    credential = credentials.default_azure_credential()
 
     names = [type(source).__name__ for source in credential.credentials]
     assert "InteractiveBrowserCredential" not in names
