@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     build = commands.add_parser("build", help="build (or reuse) the image for the spec's lock")
     build.add_argument("--env", type=Path, default=paths.DEFAULT_SPEC, help="conda spec")
+    build.add_argument("--no-cache", action="store_true",
+                       help="rebuild every step, without the engine's layer cache")
 
     local = commands.add_parser("local-train", help="train in the image on this machine")
     _add_run_options(local)

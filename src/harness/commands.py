@@ -30,7 +30,7 @@ def build(args) -> int:
 
     spec = read_spec(args.env)
     lock_file = ensure_lock(spec)
-    image = ensure_image(engine.connect(), spec, lock_file)
+    image = ensure_image(engine.connect(), spec, lock_file, no_cache=args.no_cache)
     print(f"image {image.tag} ({image.id[:19]})")
     return 0
 

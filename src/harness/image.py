@@ -64,8 +64,11 @@ def fingerprint(spec: Spec, lock: Lock, base: BaseImage) -> str:
     return digest.hexdigest()
 
 
-def ensure_image(client, spec: Spec, lock: Lock) -> Image:
+def ensure_image(client, spec: Spec, lock: Lock, no_cache: bool = False) -> Image:
     """Return the image for ``spec`` and ``lock``, building it when it does not exist.
+
+    ``no_cache`` rebuilds every step, even when the image exists, instead of
+    reusing it or the engine's layer cache.
 
     Raises:
         BaseImageError: no base image can be had.
@@ -73,21 +76,21 @@ def ensure_image(client, spec: Spec, lock: Lock) -> Image:
         BuildError: the build failed; the message ends with the failing step's output.
     """
     base = resolve_base(client, spec.python)
-    print_fingerprint = fingerprint(spec, lock, base)
-    tag = f"harness/{_repository_name(spec.name)}:{print_fingerprint[:16]}"
+    fingerprint_hex = fingerprint(spec, lock, base)
+    tag = f"harness/{_repository_name(spec.name)}:{fingerprint_hex[:16]}"
     numpy_version = lock.version_of("numpy")
     try:
         existing = client.images.get(tag)
-        if existing.labels.get(FINGERPRINT_LABEL) == print_fingerprint:
-            log.info("image %s is up to date (fingerprint %s)", tag, print_fingerprint[:12],
+        if existing.labels.get(FINGERPRINT_LABEL) == fingerprint_hex and not no_cache:
+            log.info("image %s is up to date (fingerprint %s)", tag, fingerprint_hex[:12],
                      extra={"phase": "build"})
-            return Image(existing.id, tag, print_fingerprint, base, numpy_version)
+            return Image(existing.id, tag, fingerprint_hex, base, numpy_version)
     except ImageNotFound:
         pass
 
     wheels = ensure_wheels(lock)
-    image_id = _build(client, lock, wheels, base, tag, print_fingerprint)
-    return Image(image_id, tag, print_fingerprint, base, numpy_version)
+    image_id = _build(client, lock, wheels, base, tag, fingerprint_hex, no_cache)
+    return Image(image_id, tag, fingerprint_hex, base, numpy_version)
 
 
 def _repository_name(name: str) -> str:
@@ -95,7 +98,7 @@ def _repository_name(name: str) -> str:
 
 
 def _build(client, lock: Lock, wheels: list[Path], base: BaseImage, tag: str,
-           print_fingerprint: str) -> str:
+           fingerprint_hex: str, no_cache: bool) -> str:
     started = time.monotonic()
     with tempfile.TemporaryFile(dir=paths.cache_dir()) as context:
         _write_context(context, lock, wheels)
@@ -105,8 +108,8 @@ def _build(client, lock: Lock, wheels: list[Path], base: BaseImage, tag: str,
                  tag, base.reference, size_mb, len(wheels), extra={"phase": "build"})
         stream = client.api.build(
             fileobj=context, custom_context=True, tag=tag, rm=True, forcerm=True,
-            pull=False, network_mode="none", platform=PLATFORM, decode=True,
-            buildargs={"BASE_IMAGE": base.reference, "FINGERPRINT": print_fingerprint},
+            pull=False, nocache=no_cache, network_mode="none", platform=PLATFORM, decode=True,
+            buildargs={"BASE_IMAGE": base.reference, "FINGERPRINT": fingerprint_hex},
         )
         image_id = _follow_build(stream, tag)
     _remove_build_stage(client)
