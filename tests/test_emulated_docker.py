@@ -217,3 +217,38 @@ def test_cancel_removes_detached_run(docker_client, tmp_path, script_copy, monke
     capsys.readouterr()
     assert main(["cloud-train", "--target", "emulated", "--run", run_id]) == 2
     assert "no pending emulated run" in capsys.readouterr().err
+
+
+def test_failed_pull_is_one_error(docker_client, run_inputs, tmp_path, monkeypatch):
+    """The registry goes away between push and pull: the pull fails with one RegistryError."""
+    from harness.remote import registry
+
+    binary = shutil.which("docker-registry")
+    assert binary, "docker-registry must be installed (.ci/run installs it)"
+    config = tmp_path / "registry.yml"
+    config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: "
+                      f"{tmp_path / 'storage'}\nhttp:\n  addr: 127.0.0.1:5098\n")
+    server = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while not registry.registry_responds("127.0.0.1:5098") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        backend = EmulatedBackend(docker_client)
+        backend.registry = "127.0.0.1:5098"
+        real_remove = docker_client.api.remove_image
+
+        def remove_then_stop_registry(*args, **kwargs):
+            real_remove(*args, **kwargs)
+            server.kill()
+            server.wait()
+
+        # client.images is built anew on each access, so patch the API client.
+        monkeypatch.setattr(docker_client.api, "remove_image", remove_then_stop_registry)
+        with pytest.raises(RegistryError) as caught:
+            backend.push(docker_client, run_inputs)
+        assert "pulling 127.0.0.1:5098/" in str(caught.value)
+        assert "\n" not in str(caught.value)
+    finally:
+        server.kill()
+        server.wait()
