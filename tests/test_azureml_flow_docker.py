@@ -44,6 +44,29 @@ WORKSPACE = {
 }
 
 
+def run_in_engine(client, job: FakeJob, image: str, command: str, environment: dict,
+                  files: dict[str, Path], collect: dict[str, str]) -> None:
+    """Run ``command`` in a shell in ``image`` with ``files`` copied under /mnt/job.
+
+    ``collect`` maps folders in the container to the prefixes under which the
+    job keeps their files, as Azure ML keeps a run's files.
+    """
+    container = client.containers.create(
+        image, entrypoint=["bash", "-c", command], environment=environment,
+        working_dir="/mnt/job/snapshot", user="1000:1000", network_mode="none",
+    )
+    try:
+        container.put_archive("/mnt", _job_archive(files))
+        container.start()
+        exit_code = container.wait()["StatusCode"]
+        job.files[JOB_LOG] = container.logs()
+        for source, prefix in collect.items():
+            job.files.update(_files_of(container, source, prefix))
+    finally:
+        container.remove(force=True)
+    job.status = "Completed" if exit_code == 0 else "Failed"
+
+
 class DockerAzureMLService(FakeAzureMLService):
     """A fake v1 service whose jobs really run, in the local Docker engine."""
 
@@ -53,31 +76,17 @@ class DockerAzureMLService(FakeAzureMLService):
 
     def run_job(self, job: FakeJob) -> None:
         config = job.definition
-        image = config.run_config.environment.docker.base_image
-        (datastore, path), data = next(iter(self.blobs.items()))
-        data_name = path.rsplit("/", 1)[-1]
-        files = snapshot_files(config.source_directory)
-        data_file = ROOT / "data" / data_name
-        files[f"data/{data_name}"] = data_file
+        (_, path), data = next(iter(self.blobs.items()))
+        data_file = ROOT / "data" / path.rsplit("/", 1)[-1]
         assert data_file.read_bytes() == data
         environment = {
             **config.run_config.environment_variables,
-            "AZUREML_DATAREFERENCE_data": f"/mnt/job/data/{data_name}",
+            "AZUREML_DATAREFERENCE_data": f"/mnt/job/data/{data_file.name}",
         }
-        container = self.client.containers.create(
-            image, entrypoint=["bash", "-c", config.command], environment=environment,
-            working_dir="/mnt/job/snapshot", user="1000:1000", network_mode="none",
-        )
-        try:
-            container.put_archive("/mnt", _job_archive(files))
-            container.start()
-            exit_code = container.wait()["StatusCode"]
-            job.files[JOB_LOG] = container.logs()
-            for folder in ("outputs", "logs"):
-                job.files.update(_files_of(container, f"/mnt/job/snapshot/{folder}", folder))
-        finally:
-            container.remove(force=True)
-        job.status = "Completed" if exit_code == 0 else "Failed"
+        files = {**snapshot_files(config.source_directory), f"data/{data_file.name}": data_file}
+        run_in_engine(self.client, job, config.run_config.environment.docker.base_image,
+                      config.command, environment, files,
+                      {"/mnt/job/snapshot/outputs": "outputs", "/mnt/job/snapshot/logs": "logs"})
 
 
 class DockerAzureMLV2Service(FakeAzureMLV2Service):
@@ -90,31 +99,18 @@ class DockerAzureMLV2Service(FakeAzureMLV2Service):
     def run_job(self, job: FakeJob) -> None:
         definition = job.definition
         _, name, version = definition.environment.split(":")
-        image = self.environments[(name, version)].image
-        (asset, data) = next(iter(self.uploads.items()))
+        data = next(iter(self.uploads.values()))
         data_file = next(p for p in (ROOT / "data").glob("*.csv") if p.read_bytes() == data)
         command = (definition.command
                    .replace("${{inputs.data}}", f"/mnt/job/data/{data_file.name}")
                    .replace("${{outputs.output}}", "/mnt/job/out/output")
                    .replace("${{outputs.harness}}", "/mnt/job/out/harness"))
         files = {**snapshot_files(definition.code), f"data/{data_file.name}": data_file}
-        container = self.client.containers.create(
-            image, entrypoint=["bash", "-c", "mkdir -p /mnt/job/out/output "
-                               f"/mnt/job/out/harness && {command}"],
-            environment=dict(definition.environment_variables),
-            working_dir="/mnt/job/snapshot", user="1000:1000", network_mode="none",
-        )
-        try:
-            container.put_archive("/mnt", _job_archive(files))
-            container.start()
-            exit_code = container.wait()["StatusCode"]
-            job.files[JOB_LOG] = container.logs()
-            job.files.update(_files_of(container, "/mnt/job/out/output", "outputs"))
-            record = _files_of(container, "/mnt/job/out/harness", "harness")
-            job.files[RECORD] = record["harness/record.json"]
-        finally:
-            container.remove(force=True)
-        job.status = "Completed" if exit_code == 0 else "Failed"
+        run_in_engine(self.client, job, self.environments[(name, version)].image,
+                      f"mkdir -p /mnt/job/out/output /mnt/job/out/harness && {command}",
+                      dict(definition.environment_variables), files,
+                      {"/mnt/job/out/output": "outputs", "/mnt/job/out/harness": "harness"})
+        job.files[RECORD] = job.files.pop("harness/record.json")
 
 
 def snapshot_files(source_directory) -> dict[str, Path]:

@@ -110,8 +110,9 @@ def test_truncated_download_stops(backend, tmp_path, monkeypatch):
     assert not (tmp_path / "remote").exists()
 
 
-def test_registry_stopped_mid_push(docker_client, run_inputs, tmp_path, monkeypatch):
-    """A registry that dies part-way through a push ends in one RegistryError."""
+@pytest.fixture
+def private_registry(tmp_path):
+    """A registry of this test's own on 127.0.0.1:5099, which the test may stop."""
     from harness.remote import registry
 
     binary = shutil.which("docker-registry")
@@ -121,27 +122,32 @@ def test_registry_stopped_mid_push(docker_client, run_inputs, tmp_path, monkeypa
                       f"{tmp_path / 'storage'}\nhttp:\n  addr: 127.0.0.1:5099\n")
     server = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 20
-        while not registry.registry_responds("127.0.0.1:5099") and time.monotonic() < deadline:
-            time.sleep(0.2)
-        real_push = docker_client.api.push
+    deadline = time.monotonic() + 20
+    while not registry.registry_responds("127.0.0.1:5099") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    yield "127.0.0.1:5099", server
+    server.kill()
+    server.wait()
 
-        def push_then_kill(*args, **kwargs):
-            for event in real_push(*args, **kwargs):
-                if event.get("status") == "Pushing" and server.poll() is None:
-                    server.kill()
-                yield event
 
-        monkeypatch.setattr(docker_client.api, "push", push_then_kill)
-        with pytest.raises(RegistryError) as caught:
-            registry.push_by_digest(docker_client, run_inputs.image, "127.0.0.1:5099",
-                                    "harness/mid-push")
-        assert "127.0.0.1:5099" in str(caught.value)
-        assert "\n" not in str(caught.value)
-    finally:
-        server.kill()
-        server.wait()
+def test_registry_stopped_mid_push(docker_client, run_inputs, monkeypatch, private_registry):
+    """A registry that dies part-way through a push ends in one RegistryError."""
+    from harness.remote import registry
+
+    address, server = private_registry
+    real_push = docker_client.api.push
+
+    def push_then_kill(*args, **kwargs):
+        for event in real_push(*args, **kwargs):
+            if event.get("status") == "Pushing" and server.poll() is None:
+                server.kill()
+            yield event
+
+    monkeypatch.setattr(docker_client.api, "push", push_then_kill)
+    with pytest.raises(RegistryError) as caught:
+        registry.push_by_digest(docker_client, run_inputs.image, address, "harness/mid-push")
+    assert address in str(caught.value)
+    assert "\n" not in str(caught.value)
 
 
 # Sleeps, then runs the real script (copied beside it), so Ctrl-C can land mid-run.
@@ -219,36 +225,21 @@ def test_cancel_removes_detached_run(docker_client, tmp_path, script_copy, monke
     assert "no pending emulated run" in capsys.readouterr().err
 
 
-def test_failed_pull_is_one_error(docker_client, run_inputs, tmp_path, monkeypatch):
+def test_failed_pull_is_one_error(docker_client, run_inputs, monkeypatch, private_registry):
     """The registry goes away between push and pull: the pull fails with one RegistryError."""
-    from harness.remote import registry
+    address, server = private_registry
+    backend = EmulatedBackend(docker_client)
+    backend.registry = address
+    real_remove = docker_client.api.remove_image
 
-    binary = shutil.which("docker-registry")
-    assert binary, "docker-registry must be installed (.ci/run installs it)"
-    config = tmp_path / "registry.yml"
-    config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: "
-                      f"{tmp_path / 'storage'}\nhttp:\n  addr: 127.0.0.1:5098\n")
-    server = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 20
-        while not registry.registry_responds("127.0.0.1:5098") and time.monotonic() < deadline:
-            time.sleep(0.2)
-        backend = EmulatedBackend(docker_client)
-        backend.registry = "127.0.0.1:5098"
-        real_remove = docker_client.api.remove_image
-
-        def remove_then_stop_registry(*args, **kwargs):
-            real_remove(*args, **kwargs)
-            server.kill()
-            server.wait()
-
-        # client.images is built anew on each access, so patch the API client.
-        monkeypatch.setattr(docker_client.api, "remove_image", remove_then_stop_registry)
-        with pytest.raises(RegistryError) as caught:
-            backend.push(docker_client, run_inputs)
-        assert "pulling 127.0.0.1:5098/" in str(caught.value)
-        assert "\n" not in str(caught.value)
-    finally:
+    def remove_then_stop_registry(*args, **kwargs):
+        real_remove(*args, **kwargs)
         server.kill()
         server.wait()
+
+    # client.images is built anew on each access, so patch the API client.
+    monkeypatch.setattr(docker_client.api, "remove_image", remove_then_stop_registry)
+    with pytest.raises(RegistryError) as caught:
+        backend.push(docker_client, run_inputs)
+    assert f"pulling {address}/" in str(caught.value)
+    assert "\n" not in str(caught.value)

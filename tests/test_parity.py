@@ -6,7 +6,6 @@ import json
 import math
 import pickle
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 

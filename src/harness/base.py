@@ -27,6 +27,7 @@ from docker.errors import APIError, ImageNotFound
 from . import paths
 from .engine import install_debian_packages
 from .errors import BaseImageError
+from .process import run_with_progress
 
 log = logging.getLogger(__name__)
 
@@ -204,18 +205,12 @@ def _debootstrap(recipe: dict, root: Path) -> None:
         f"--include={','.join(recipe['packages'])}",
         recipe["release"], str(root), recipe["mirror"],
     ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
-    tail: list[str] = []
-    for line in process.stdout:
-        line = line.rstrip()
-        tail = (tail + [line])[-15:]
-        if _PROGRESS.match(line):
-            log.info("debootstrap: %s", line[3:], extra={"phase": "base"})
-        else:
-            log.debug("debootstrap: %s", line)
-    if process.wait() != 0:
+    code, tail = run_with_progress(
+        command, lambda line: f"debootstrap: {line[3:]}" if _PROGRESS.match(line) else None,
+        "base",
+    )
+    if code != 0:
         raise BaseImageError(
-            f"debootstrap of Debian {recipe['release']} failed (exit {process.returncode}): "
+            f"debootstrap of Debian {recipe['release']} failed (exit {code}): "
             + " | ".join(tail[-3:])
         )

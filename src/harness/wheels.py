@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -21,6 +20,7 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from . import paths
 from .errors import WheelError
 from .lock import Lock, Pin
+from .process import run_with_progress
 
 log = logging.getLogger(__name__)
 
@@ -106,20 +106,16 @@ def _download(lock: Lock, pins: list[Pin], cache: Path) -> None:
         "--abi", python_tag, "--require-hashes", "--progress-bar", "off",
         "--dest", str(cache), "-r", requirements.name, *lock.index_options,
     ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
-    tail: list[str] = []
-    for line in process.stdout:
-        line = line.rstrip()
-        tail = (tail + [line])[-20:]
-        if match := re.match(r"\s*(?:Downloading|Saved) (\S+)(.*)", line):
-            log.info("%s%s", Path(match[1]).name, match[2], extra={"phase": "wheels"})
-        else:
-            log.debug("pip: %s", line)
+    code, tail = run_with_progress(command, _download_progress, "wheels")
     Path(requirements.name).unlink()
-    if process.wait() != 0:
+    if code != 0:
         reason = next((t for t in reversed(tail) if t.startswith("ERROR")), tail[-1] if tail else "")
         raise WheelError(f"downloading wheels failed: {reason.strip()}")
+
+
+def _download_progress(line: str) -> str | None:
+    match = re.match(r"\s*(?:Downloading|Saved) (\S+)(.*)", line)
+    return f"{Path(match[1]).name}{match[2]}" if match else None
 
 
 def _platform_options(platform: str) -> list[str]:
