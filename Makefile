@@ -66,6 +66,9 @@ cloud-train: $(VENV)/.dev
 	@$(PY) -m harness cloud-train --target="$$TARGET" $${RUN:+--run="$$RUN"} $(RUN_OPTIONS)
 
 cancel: $(VENV)/.dev
+	@if [ -z "$$RUN" ]; then \
+	  echo "error: make cancel needs the run id: make cancel TARGET=... RUN=<id>" >&2; \
+	  exit 2; fi
 	@$(PY) -m harness cancel --target="$$TARGET" "$$RUN"
 
 parity: $(VENV)/.harness

@@ -26,6 +26,7 @@ import time
 import traceback
 
 PROFILE_FAILED = 3
+PROBE_MARKER = "harness-probe: "
 FINGERPRINT_FILE = "/opt/harness/fingerprint"
 PACKAGES_FILE = "/opt/harness/packages.json"
 # numpy dispatch targets that need AVX-512; the profile keeps numpy below them.
@@ -46,10 +47,13 @@ def main(argv):
               + "; ".join(record["profile_problems"]), file=sys.stderr)
         return PROFILE_FAILED
 
+    # Printed before the script starts, so the script cannot change it later;
+    # the harness compares it with the record written at the end.
+    print(PROBE_MARKER + json.dumps(record["container"], sort_keys=True), flush=True)
     code = run_script(argv[0], argv[1:])
     record["exit_code"] = code
     record["ended"] = _now()
-    record["outputs"] = list_outputs(_output_folder(argv[1:]))
+    record["outputs"], record["irregular_outputs"] = list_outputs(_output_folder(argv[1:]))
     _write_record(record)
     return code
 
@@ -146,14 +150,19 @@ def run_script(script, args):
 
 
 def list_outputs(folder):
-    """Return ``{relative path: {sha256, size}}`` for every file under ``folder``."""
-    result = {}
+    """Return ``{relative path: {sha256, size}}`` for every regular file under ``folder``.
+
+    Also returns the names of entries that are not regular files or folders
+    (symbolic links, FIFOs, sockets), which the harness rejects.
+    """
+    result, irregular = {}, []
     if not folder or not os.path.isdir(folder):
-        return result
-    for root, _dirs, files in os.walk(folder):
-        for name in files:
+        return result, irregular
+    for root, dirs, files in os.walk(folder):
+        for name in files + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
             path = os.path.join(root, name)
             if os.path.islink(path) or not os.path.isfile(path):
+                irregular.append(os.path.relpath(path, folder).replace(os.sep, "/"))
                 continue
             digest = hashlib.sha256()
             with open(path, "rb") as handle:
@@ -161,7 +170,7 @@ def list_outputs(folder):
                     digest.update(chunk)
             relative = os.path.relpath(path, folder).replace(os.sep, "/")
             result[relative] = {"sha256": digest.hexdigest(), "size": os.path.getsize(path)}
-    return dict(sorted(result.items()))
+    return dict(sorted(result.items())), sorted(irregular)
 
 
 def _output_folder(args):

@@ -243,3 +243,13 @@ def test_failed_pull_is_one_error(docker_client, run_inputs, monkeypatch, privat
         backend.push(docker_client, run_inputs)
     assert f"pulling {address}/" in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_remote_symlink_output_fails(backend, tmp_path, script_copy):
+    (script_copy / "train.py").write_text(
+        "import os, sys\nout = sys.argv[sys.argv.index('--output') + 1]\n"
+        "os.symlink('/etc/passwd', os.path.join(out, 'passwd.json'))\n")
+    with pytest.raises(TrainingFailed) as caught:
+        cloud_train(run_args(tmp_path, script=script_copy), backend)
+    assert "outputs/passwd.json is not a regular file" in str(caught.value)
+    assert not (tmp_path / "remote").exists()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA_2013, ROOT
-from harness.errors import ProfileError, TrainingFailed, TrainingRejected
+from harness.errors import OutputError, ProfileError, TrainingFailed, TrainingRejected
 from harness.local import run_local
 from harness.runfolder import file_sha256, new_run_id
 from harness.snapshot import take_snapshot
@@ -278,3 +278,56 @@ def test_rejection_names_host_path(docker_client, run_inputs, tmp_path):
     assert str(empty) in message
     assert "/mnt/" not in message
     assert "error: error:" not in message
+
+
+IRREGULAR_OUTPUTS = {
+    "symlink": "os.symlink('/etc/passwd', os.path.join(out, 'passwd.json'))",
+    "fifo": "os.mkfifo(os.path.join(out, 'pipe.csv'))",
+    "non-utf8": "open(os.path.join(out.encode(), b'bad\\xff.json'), 'w').write('{}')",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(IRREGULAR_OUTPUTS))
+def test_irregular_output_fails_run(docker_client, run_inputs, tmp_path, script_copy, kind):
+    (script_copy / "train.py").write_text(
+        "import os, sys\nout = sys.argv[sys.argv.index('--output') + 1]\n"
+        + IRREGULAR_OUTPUTS[kind] + "\n")
+    with pytest.raises(OutputError) as caught:
+        train(docker_client, run_inputs, tmp_path, snapshot=take_snapshot(script_copy))
+    assert "outputs/" in str(caught.value)
+    assert not (tmp_path / "run").exists()
+
+
+TAMPER = """import sys
+frame = sys._getframe()
+while frame is not None:
+    record = frame.f_locals.get("record")
+    if isinstance(record, dict) and "container" in record:
+        record["container"]["cpu_model"] = "FAKE CPU 9000"
+    frame = frame.f_back
+out = sys.argv[sys.argv.index("--output") + 1]
+open(out + "/x.txt", "w").write("x")
+"""
+
+
+def test_tampered_record_fails_run(docker_client, run_inputs, tmp_path, script_copy):
+    (script_copy / "train.py").write_text(TAMPER)
+    with pytest.raises(TrainingFailed) as caught:
+        train(docker_client, run_inputs, tmp_path, snapshot=take_snapshot(script_copy))
+    assert "differs from what the container measured" in str(caught.value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_escape_sequences_not_relayed(docker_client, run_inputs, tmp_path, script_copy, capsys):
+    from harness.cli import setup_logging
+
+    setup_logging(verbose=False)
+    (script_copy / "train.py").write_text(
+        "print('\\x1b[2Jclear \\x1b]0;TITLE\\x07done')\n"
+        "import sys; print('\\x1b[31mbad\\x1b[0m', file=sys.stderr); sys.exit(2)\n")
+    with pytest.raises(TrainingRejected) as caught:
+        train(docker_client, run_inputs, tmp_path, snapshot=take_snapshot(script_copy))
+    out = capsys.readouterr().out
+    assert "\x1b" not in out
+    assert "clear done" in out
+    assert "\x1b" not in str(caught.value)

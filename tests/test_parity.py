@@ -4,6 +4,7 @@ import copy
 import hashlib
 import json
 import math
+import os
 import pickle
 from datetime import date, timedelta
 
@@ -770,3 +771,20 @@ def test_symlinked_output_skipped(runs):
     (emulated / "outputs" / "linked.json").symlink_to(local / "manifest.json")
     result = compare_runs(local, emulated)
     assert result.integrity == []
+
+
+def test_fifo_in_outputs_does_not_hang(runs, tmp_path):
+    run_a, run_b = runs
+    os.mkfifo(run_b / "outputs" / "pipe.csv")
+    result = compare_runs(run_a, run_b)
+    write_report(result, tmp_path / "report")
+    assert result.exit_code == 0
+
+
+def test_undecodable_name_does_not_crash(runs, tmp_path):
+    run_a, run_b = runs
+    (run_b / "outputs").joinpath(os.fsdecode(b"bad\xff.json")).write_text("{}")
+    result = compare_runs(run_a, run_b)
+    written = write_report(result, tmp_path / "report")
+    assert result.exit_code == 0
+    assert written["md"].exists()

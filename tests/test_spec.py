@@ -164,3 +164,30 @@ def test_missing_requirements_file_rejected(tmp_path):
 def test_non_string_dependency_rejected(tmp_path):
     path = write_spec(tmp_path, "name: x\ndependencies:\n  - python=3.11\n  - {foo: 1}\n")
     assert "neither a package string" in rejection(path)
+
+
+def test_all_conda_only_packages_named(tmp_path):
+    message = rejection(spec_with(tmp_path, "python=3.11", "_libgcc_mutex=0.1", "openssl=3.0",
+                                  "tzdata=2024a", "xorg-libx11", "numpy=2.4.6"))
+    assert "4 conda-only package(s)" in message
+    for name in ("_libgcc_mutex", "openssl", "tzdata", "xorg-libx11"):
+        assert name in message
+
+
+def test_space_form_versions_read(tmp_path):
+    spec = read_spec(spec_with(tmp_path, "python 3.11", "numpy 2.4.6"))
+    assert spec.python == "3.11"
+    assert spec.requirements == ["numpy==2.4.6.*"]
+
+
+def test_patch_pin_warns(tmp_path, caplog):
+    spec = read_spec(spec_with(tmp_path, "python=3.11.10"))
+    assert spec.python == "3.11"
+    assert "pins a patch release" in caplog.text
+
+
+def test_variables_warn(tmp_path, caplog):
+    path = write_spec(tmp_path, "name: x\nvariables:\n  OMP_NUM_THREADS: '4'\n"
+                                "dependencies:\n  - python=3.11\n")
+    read_spec(path)
+    assert "'variables' are not applied" in caplog.text

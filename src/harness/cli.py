@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import __version__, paths
 from .errors import HarnessError, UsageError
+from .text import printable
 
 log = logging.getLogger("harness")
 
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except HarnessError as exc:
-        print(f"error: {one_line(str(exc))}", file=sys.stderr)
+        print(f"error: {printable(one_line(str(exc)))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("error: interrupted; nothing was left half-written", file=sys.stderr)

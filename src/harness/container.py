@@ -20,6 +20,7 @@ from docker.errors import APIError, ImageNotFound
 
 from .errors import EngineError, ProfileError, TrainingFailed, TrainingRejected
 from .image import ENTRY_POINT
+from .text import printable
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ MEMORY_LIMIT = os.environ.get("HARNESS_MEMORY", "4g")
 CPU_LIMIT = float(os.environ.get("HARNESS_CPUS", "2"))
 REJECTED = 2
 MAX_ECHOED_LINES = 200
+PROBE_MARKER = "harness-probe: "  # the line docker/entry.py prints before the script
 PROFILE_FAILED = 3
 
 
@@ -146,12 +148,14 @@ def _stream_output(container, logs_dir: Path) -> tuple[list[str], list[str]]:
 def _keep_line(name: str, raw: bytes, tails: dict[str, list[str]],
                counts: dict[str, int]) -> None:
     """Keep the last lines of each stream and echo stdout, up to a limit, as progress."""
-    line = raw.decode("utf-8", "replace").rstrip()
+    line = printable(raw.decode("utf-8", "replace").rstrip())
     tails[name] = (tails[name] + [line])[-40:]
     counts[name] += 1
     count = counts[name]
     if name != "stdout":
         log.debug("stderr: %s", line)
+    elif line.startswith(PROBE_MARKER):
+        log.debug("%s", line)
     elif count <= MAX_ECHOED_LINES:
         log.info("%s", line, extra={"phase": "train"})
     elif count == MAX_ECHOED_LINES + 1:

@@ -60,6 +60,10 @@ class ProfileError(HarnessError):
     """The determinism profile did not take effect inside the container."""
 
 
+class OutputError(TrainingFailed):
+    """The script left something in outputs/ that is not a regular file."""
+
+
 class RunFolderError(HarnessError):
     """The run folder cannot be created, or already exists."""
 

@@ -74,7 +74,7 @@ def run_local(client, inputs: RunInputs, out: Path, run_id: str) -> Path:
                              after_exit=lambda container: _take_record(record_dir),
                              host_paths=paths_in_container)
             manifest = build_manifest(run_id, "local", started, inputs, result.record,
-                                      folder.outputs)
+                                      folder.outputs, logs_dir=folder.logs)
         except HarnessError as exc:
             raise type(exc)(f"{exc}; logs in {folder.failed_target}") from None
         return folder.commit(manifest)

@@ -8,12 +8,14 @@ numpy dispatch, package versions), and the sha256 and size of every output.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
-from .errors import DownloadError, TrainingFailed
+from .errors import DownloadError, OutputError, TrainingFailed
+from .text import printable
 from .image import Image
 from .lock import Lock
 from .runfolder import file_sha256, list_files
@@ -64,11 +66,49 @@ def check_record(record: dict) -> None:
             "the container's record of the run is missing or incomplete (did the script "
             "end the process with os._exit, or write to HARNESS_RECORD?)"
         )
+    irregular = record.get("irregular_outputs") or []
+    if irregular:
+        raise OutputError(f"outputs/{printable(irregular[0])} is not a regular file (a "
+                          "symbolic link, FIFO or socket); the script must write regular files")
+    for name in record["outputs"]:
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise OutputError(f"outputs/{printable(name)}: the file name is not UTF-8; "
+                              "write names that every system can store") from None
+
+
+def check_probe(record: dict, logs_dir: Path) -> None:
+    """Check the record's measurements against the probe line printed before the script ran.
+
+    The script runs in the entry point's process and could change the record
+    it writes at the end, but not a line already printed. Logs without that
+    line (a service that keeps stdout elsewhere) are not checked.
+
+    Raises:
+        TrainingFailed: the record differs from the printed probe.
+    """
+    from .container import PROBE_MARKER
+
+    for path in sorted(Path(logs_dir).rglob("*")):
+        if not path.is_file() or path.stat().st_size > 50_000_000:
+            continue
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if line.startswith(PROBE_MARKER):
+                    printed = json.loads(line[len(PROBE_MARKER):])
+                    if printed != record.get("container"):
+                        raise TrainingFailed(
+                            "the run's record of the container differs from what the "
+                            "container measured before the script started; the script "
+                            "changed it, so the run cannot be trusted"
+                        )
+                    return
 
 
 def build_manifest(run_id: str, target: str, started: str, inputs: RunInputs, record: dict,
                    outputs_dir: Path, extra: dict | None = None,
-                   require_record: bool = True) -> dict:
+                   require_record: bool = True, logs_dir: Path | None = None) -> dict:
     """Return the manifest of a finished run whose outputs are in ``outputs_dir``.
 
     ``require_record`` is false only for runs outside the harness's image
@@ -82,6 +122,8 @@ def build_manifest(run_id: str, target: str, started: str, inputs: RunInputs, re
     """
     if require_record:
         check_record(record)
+        if logs_dir is not None:
+            check_probe(record, logs_dir)
     outputs = list_files(outputs_dir)
     verify_outputs(record.get("outputs") if require_record else None, outputs)
     image = inputs.image

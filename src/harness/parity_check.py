@@ -18,7 +18,7 @@ from . import engine, paths
 from .inputs import prepare
 from .local import run_local
 from .manifest import RunInputs
-from .runfolder import new_run_id
+from .runfolder import FAILED, new_run_id
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def find_matching_run(folder: Path, inputs: RunInputs) -> Path | None:
     if not folder.is_dir():
         return None
     for candidate in sorted(folder.iterdir(), reverse=True):
-        if candidate.name.startswith(".") or ".failed-" in candidate.name:
+        if candidate.name.startswith(".") or FAILED in candidate.name:
             continue
         try:
             manifest = json.loads((candidate / "manifest.json").read_text())

@@ -8,7 +8,8 @@ Layout, the same for every target::
 
 A run writes into ``.<name>.partial-<run id>`` next to ``OUT`` and renames it to
 ``OUT`` at the end. A failed or interrupted run is renamed to
-``<name>.failed-<run id>`` instead, so ``OUT`` exists only for a run that
+``<name>.failed-<run id>`` (``<run id>.failed`` when the name is the run id)
+instead, so ``OUT`` exists only for a run that
 succeeded and earlier runs are never touched.
 """
 
@@ -23,12 +24,12 @@ import shutil
 import time
 from pathlib import Path
 
-from .errors import RunFolderError
+from .errors import OutputError, RunFolderError
 
 log = logging.getLogger(__name__)
 
 PARTIAL = ".partial-"
-FAILED = ".failed-"
+FAILED = ".failed"
 
 
 def new_run_id() -> str:
@@ -90,7 +91,9 @@ class RunFolder:
     @property
     def failed_target(self) -> Path:
         """Where the folder goes if the run fails."""
-        return self.final.parent / f"{self.final.name}{FAILED}{self.run_id}"
+        if self.final.name == self.run_id:
+            return self.final.parent / f"{self.run_id}{FAILED}"
+        return self.final.parent / f"{self.final.name}{FAILED}-{self.run_id}"
 
     def fail(self) -> Path | None:
         """Move the partial folder to the failed name, keeping its logs."""
@@ -119,13 +122,34 @@ def file_sha256(path: Path) -> str:
 
 
 def list_files(folder: Path) -> dict[str, dict]:
-    """Return ``{relative path: {"sha256", "size"}}`` for every regular file under ``folder``."""
+    """Return ``{relative path: {"sha256", "size"}}`` for every file under ``folder``.
+
+    Raises:
+        OutputError: an entry is not a regular file or folder (a symbolic link,
+            a FIFO, a socket), or its name is not UTF-8.
+    """
     result = {}
     for path in sorted(Path(folder).rglob("*")):
-        if path.is_file() and not path.is_symlink():
-            relative = path.relative_to(folder).as_posix()
+        relative = path.relative_to(folder).as_posix()
+        _check_entry(path, relative)
+        if path.is_file():
             result[relative] = {"sha256": file_sha256(path), "size": path.stat().st_size}
     return result
+
+
+def _check_entry(path: Path, relative: str) -> None:
+    try:
+        relative.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = relative.encode("utf-8", "backslashreplace").decode("ascii", "replace")
+        raise OutputError(f"outputs/{shown}: the file name is not UTF-8; write names "
+                          "that every system can store") from None
+    if path.is_symlink():
+        raise OutputError(f"outputs/{relative} is a symbolic link; the script must write "
+                          "regular files, so that a run folder holds its own data")
+    if not (path.is_file() or path.is_dir()):
+        raise OutputError(f"outputs/{relative} is not a regular file (a FIFO or socket?); "
+                          "the script must write regular files")
 
 
 def tree_sha256(files: dict[str, dict]) -> str:

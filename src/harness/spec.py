@@ -12,6 +12,7 @@ with a message that says so, before anything is resolved or built.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,8 @@ import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 
 from .errors import SpecError
+
+log = logging.getLogger(__name__)
 
 # Python versions a base image can be had for without a registry: Debian's python3.
 DEBIAN_PYTHONS = {"3.9": "bullseye", "3.11": "bookworm", "3.13": "trixie"}
@@ -48,7 +51,15 @@ CONDA_ONLY = {
     "libffi", "ncurses", "readline", "sqlite", "libsqlite", "tk", "xz", "zlib",
     "libzlib", "bzip2", "libuuid", "libnsl", "libxcrypt", "r-base", "nodejs",
     "gcc", "gxx", "gfortran", "cmake", "make",
+    # What 'conda env export' adds on Linux: the IANA time-zone data (conda's
+    # tzdata is not PyPI's tzdata package) and the C libraries under Python.
+    "tzdata", "libexpat", "expat", "libmpdec", "libedit", "icu", "libiconv", "libxml2",
+    "krb5", "c-ares", "freetype", "libpng", "libjpeg-turbo", "jpeg", "libtiff", "lcms2",
+    "openjpeg", "libwebp", "libwebp-base", "zstd", "lz4-c", "libdeflate", "liblzma",
+    "libstdcxx", "libgfortran", "qhull", "pthread-stubs", "libxcb", "libhwloc",
+    "libbrotlicommon", "libbrotlidec", "libbrotlienc", "libevent", "libsodium",
 }
+CONDA_ONLY_PREFIXES = ("xorg-", "_")
 
 OS_ONLY = {
     "vc": "Windows", "vs2015_runtime": "Windows", "vc14_runtime": "Windows",
@@ -105,6 +116,7 @@ def read_spec(path: Path) -> Spec:
     python = None
     requirements: list[str] = []
     pip_entries: list = []
+    conda_only: list[str] = []
     for entry in dependencies:
         if isinstance(entry, dict) and set(entry) == {"pip"}:
             pip_entries.extend(entry["pip"] or [])
@@ -117,8 +129,17 @@ def read_spec(path: Path) -> Spec:
         name, requirement = _translate_conda(path, entry)
         if name == "python":
             python = _python_version(path, entry, requirement)
+        elif _is_conda_only(name):
+            conda_only.append(name)
         elif requirement:
             requirements.append(requirement)
+    if conda_only:
+        raise SpecError(
+            f"{path}: {len(conda_only)} conda-only package(s) with no PyPI wheel: "
+            f"{', '.join(conda_only)}; drop them (pip wheels carry these libraries) or "
+            "replace them with the pip packages that provide them, then run 'make lock'"
+        )
+    _warn_ignored(path, data)
 
     if python is None:
         raise SpecError(
@@ -196,15 +217,24 @@ def _translate_conda(path: Path, entry: str) -> tuple[str, str | None]:
             f"{path}: {entry!r} carries a conda build string, which pins a build for "
             f"one operating system; {REEXPORT_HINT}"
         )
+    if rest[:1].isdigit():
+        rest = "=" + rest  # 'python 3.11', the space form of a conda version
     if name in ("python", "pip"):
         return name, None if name == "pip" else rest
-    if name in CONDA_ONLY:
-        raise SpecError(
-            f"{path}: '{name}' is a conda-only package with no PyPI wheel; drop it or "
-            "replace it with the pip package that provides it, then run 'make lock'"
-        )
+    if _is_conda_only(name):
+        return name, None
     pypi_name = CONDA_TO_PYPI.get(name, name)
     return name, pypi_name + _conda_version(path, entry, rest)
+
+
+def _is_conda_only(name: str) -> bool:
+    return name in CONDA_ONLY or name.startswith(CONDA_ONLY_PREFIXES)
+
+
+def _warn_ignored(path: Path, data: dict) -> None:
+    if data.get("variables"):
+        log.warning("%s: 'variables' are not applied to runs; pass the ones a run needs "
+                    "with PASS_ENV=NAME,...", path)
 
 
 def _conda_version(path: Path, entry: str, rest: str) -> str:
@@ -233,6 +263,9 @@ def _python_version(path: Path, entry: str, constraint: str) -> str:
             f"(supported: {', '.join(supported_pythons())})"
         )
     version = f"{match[1]}.{match[2]}"
+    if match[3] and match[3] != "*":
+        log.warning("%s: %r pins a patch release; images use the base's python %s.x, "
+                    "so only %s is kept", path, entry, version, version)
     if version not in supported_pythons():
         raise SpecError(
             f"{path}: python {version} is not supported: no base image for it "

@@ -130,7 +130,7 @@ class ParityResult:
         """Return the verdict and the main findings as a few lines for a terminal."""
         lines = [self.verdict]
         lines += [
-            f"  {item.name} differs: {short_text(item.a)} ({self.run_a.label}) "
+            f"  {item.name}: {short_text(item.a)} ({self.run_a.label}) "
             f"vs {short_text(item.b)} ({self.run_b.label})"
             for item in self.identity
             if item.differs

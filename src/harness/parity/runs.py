@@ -136,15 +136,22 @@ def load_run(path: Path, role: str) -> RunFolder:
 
 
 def _list_files(folder: Path) -> list[str]:
-    # Symbolic links are skipped, as in the manifest's outputs record, so a link
-    # cannot pull in a file from outside the run. os.walk does not follow
-    # linked folders either.
+    # Only regular files count, as in the manifest's outputs record: a symbolic
+    # link could pull in a file from outside the run, and reading a FIFO would
+    # block. Names that are not UTF-8 are skipped, since no report can show them.
     files = []
     for dirpath, _dirnames, filenames in os.walk(folder):
         base = Path(dirpath).relative_to(folder)
         for filename in filenames:
-            if not os.path.islink(os.path.join(dirpath, filename)):
-                files.append((base / filename).as_posix())
+            path = os.path.join(dirpath, filename)
+            if os.path.islink(path) or not os.path.isfile(path):
+                continue
+            name = (base / filename).as_posix()
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:
+                continue
+            files.append(name)
     return sorted(files)
 
 

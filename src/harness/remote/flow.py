@@ -22,6 +22,7 @@ from ..errors import Detached, HarnessError, RemoteError, TrainingRejected, Usag
 from ..inputs import container_environment, prepare
 from ..manifest import RunInputs, build_manifest, now
 from ..runfolder import RunFolder, new_run_id, write_json
+from ..text import printable
 from ..snapshot import check_limits
 from .base import TERMINAL_STATES, Backend, RemoteRun, Submission
 
@@ -94,7 +95,8 @@ def finish(backend: Backend, remote: RemoteRun, pending: dict, inputs: RunInputs
         try:
             manifest = build_manifest(pending["run_id"], backend.name, pending["started"],
                                       inputs, record, folder.outputs, {"remote": extra},
-                                      require_record=extra.get("pinned", True))
+                                      require_record=extra.get("pinned", True),
+                                      logs_dir=folder.logs)
         except HarnessError as exc:
             raise type(exc)(f"{exc}; files kept in {folder.failed_target}") from None
         manifest["image"]["digest"] = pending["image_reference"]
@@ -116,14 +118,14 @@ def wait(backend: Backend, remote: RemoteRun) -> str:
     try:
         while True:
             for line in remote.new_log_lines():
-                log.info("%s", line, extra={"phase": "remote"})
+                log.info("%s", printable(line), extra={"phase": "remote"})
             status = remote.status()
             if status != last_status:
                 log.info("run %s %s", remote.run_id, status, extra={"phase": "wait"})
                 last_status = status
             if status in TERMINAL_STATES:
                 for line in remote.new_log_lines():
-                    log.info("%s", line, extra={"phase": "remote"})
+                    log.info("%s", printable(line), extra={"phase": "remote"})
                 return status
             if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
                 last_beat = time.monotonic()
@@ -141,7 +143,7 @@ def wait(backend: Backend, remote: RemoteRun) -> str:
 
 def _raise_failure(remote: RemoteRun, status: str, folder: RunFolder) -> None:
     """Keep what the failed run left and raise: a rejection (exit code 2) or a failure."""
-    tail = remote.error_tail()
+    tail = printable(remote.error_tail())
     record = _keep_failure_logs(remote, folder)
     remote.close()
     where = f"logs in {folder.failed_target}"
