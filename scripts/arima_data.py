@@ -15,9 +15,11 @@ import pandas as pd
 FILL_POLICIES = ("none", "interpolate", "ffill", "zero")
 
 # YYYY-MM-DD, optionally followed by a time of day such as T00:00 or 00:00:00.000.
+# An ISO date, optionally with a time (checked to be midnight) in UTC: exports
+# from databases and pandas write 2013-07-31T00:00:00Z or +00:00.
 ISO_DATE = re.compile(
     r"""(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})
-    (?:[T\ ](?P<time>\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?))?""",
+    (?:[T\ ](?P<time>\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(?:Z|[+-]00:?00)?)?""",
     re.VERBOSE | re.ASCII,
 )
 

@@ -49,9 +49,13 @@ import re
 import sys
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-from statsmodels.tsa.arima.model import ARIMA
+try:
+    import numpy as np
+    import pandas as pd
+    from statsmodels.tsa.arima.model import ARIMA
+except ImportError as exc:  # run on its own in an environment without the libraries
+    sys.exit(f"error: {exc.name} is not installed; train.py needs numpy, pandas, "
+             "statsmodels and matplotlib (pip install numpy pandas statsmodels matplotlib)")
 
 from arima_data import FILL_POLICIES, InputError, build_series, read_table, show
 from arima_outputs import write_metric_json, write_outputs

@@ -318,6 +318,8 @@ EXPORT_VARIANTS = {
     "extra_columns": add_extra_columns,
     "whitespace_around_values": pad_with_whitespace,
     "midnight_datetimes": add_midnight_times,
+    "midnight_utc_datetimes": lambda text: add_midnight_times(text).replace(
+        "T00:00:00,", "T00:00:00Z,"),
     "all_at_once": combine_export_quirks,
 }
 
