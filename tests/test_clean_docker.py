@@ -46,15 +46,15 @@ def test_clean_removes_stale_image(docker_client, run_inputs, tmp_path, monkeypa
 
 
 def test_clean_removes_unpinned_wheels(docker_client, run_inputs, tmp_path, monkeypatch):
-    from harness.wheels import wheel_cache
+    from harness.wheels import ensure_wheels, wheel_cache
 
     monkeypatch.setattr("harness.paths.RUNS", tmp_path / "runs")
+    pinned = ensure_wheels(run_inputs.lock)
     stray = wheel_cache() / "stray_pkg-1.0-py3-none-any.whl"
     stray.write_bytes(b"not a real wheel")
-    kept = sorted(wheel_cache().glob("numpy-*.whl"))
     clean(docker_client)
     assert not stray.exists()
-    assert any(path.exists() for path in kept)
+    assert all(path.exists() for path in pinned)
 
 
 def _dockerfile(base_id: str):
