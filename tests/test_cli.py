@@ -90,3 +90,17 @@ def test_empty_spec_says_empty(capsys, tmp_path):
     code, _, err = run(capsys, "lock", "--env", str(spec))
     assert code == 1
     assert "the spec is empty" in error_line(err)
+
+
+@pytest.mark.parametrize("target", ["azureml", "azureml-v2"])
+def test_no_workspace_is_one_line(capsys, tmp_path, monkeypatch, target):
+    for name in ("AZUREML_CONFIG", "AZUREML_SUBSCRIPTION_ID", "AZUREML_RESOURCE_GROUP",
+                 "AZUREML_WORKSPACE_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "cloud-train", "--target", target)
+    line = error_line(err)
+    assert code == 1
+    assert "config.json" in line
+    assert "TARGET=emulated" in line
+    assert "[build]" not in out

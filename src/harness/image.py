@@ -34,6 +34,8 @@ FINGERPRINT_LABEL = "io.harness.fingerprint"
 VENV_PYTHON = "/opt/venv/bin/python"
 ENTRY_POINT = "/opt/harness/entry.py"
 _STEP = re.compile(r"^Step \d+/\d+ : ")
+# pip's milestones inside the long install step, shown so the step is not silent.
+_INSTALL_PROGRESS = re.compile(r"^\s*(Installing collected packages|Successfully installed)")
 
 
 @dataclass
@@ -157,6 +159,8 @@ def _follow_build(stream, tag: str) -> str:
                 if _STEP.match(line):
                     step = line
                     log.info("%s", line[:120], extra={"phase": "build"})
+                elif _INSTALL_PROGRESS.match(line):
+                    log.info("%s", line.strip()[:120], extra={"phase": "build"})
                 else:
                     log.debug("build: %s", line)
     except APIError as exc:
