@@ -51,6 +51,7 @@ def run_in_engine(client, job: FakeJob, image: str, command: str, environment: d
     ``collect`` maps folders in the container to the prefixes under which the
     job keeps their files, as Azure ML keeps a run's files.
     """
+    client.images.pull(image)  # as a compute node does: by digest, from the registry
     container = client.containers.create(
         image, entrypoint=["bash", "-c", command], environment=environment,
         working_dir="/mnt/job/snapshot", user="1000:1000", network_mode="none",

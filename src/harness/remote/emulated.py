@@ -59,9 +59,8 @@ class EmulatedBackend(Backend):
     def push(self, client, inputs: RunInputs) -> str:
         repository = f"harness/{inputs.image.repository.split('/')[-1]}"
         reference = push_by_digest(client, inputs.image, self.registry, repository)
-        # A remote node has only the registry: drop the pushed tag, pull by digest.
-        tagged = f"{self.registry}/{repository}:{inputs.image.fingerprint[:16]}"
-        client.images.remove(tagged, noprune=True)
+        # push_by_digest removed its tag, so the engine, like a remote node, has
+        # the image under this name only through the registry.
         log.info("pulling %s", reference, extra={"phase": "pull"})
         try:
             client.images.pull(reference)

@@ -53,6 +53,20 @@ def push_by_digest(client, image: Image, registry: str, repository: str,
     tag = image.fingerprint[:16]
     client.images.get(image.id).tag(target, tag=tag)
     log.info("pushing %s:%s", target, tag, extra={"phase": "push"})
+    try:
+        digest, layers, seconds = _push(client, target, tag, registry, auth_config)
+    finally:
+        # Jobs refer to the digest, so the tag was only needed for the push.
+        client.images.remove(f"{target}:{tag}", noprune=True)
+    pushed = sum(1 for status in layers.values() if status == "Pushed")
+    log.info("pushed %s@%s (%d layers, %d new) in %.0f s", target, digest, len(layers),
+             pushed, seconds, extra={"phase": "push"})
+    return f"{target}@{digest}"
+
+
+def _push(client, target: str, tag: str, registry: str,
+          auth_config: dict | None) -> tuple[str, dict[str, str], float]:
+    """Push ``target:tag``; return the digest, each layer's last status and the time taken."""
     started = time.monotonic()
     digest = None
     layers: dict[str, str] = {}
@@ -71,10 +85,7 @@ def push_by_digest(client, image: Image, registry: str, repository: str,
                             "responds") from None
     if digest is None:
         raise RegistryError(f"pushing {target}:{tag} returned no digest; retry the push")
-    pushed = sum(1 for status in layers.values() if status == "Pushed")
-    log.info("pushed %s@%s (%d layers, %d new) in %.0f s", target, digest, len(layers),
-             pushed, time.monotonic() - started, extra={"phase": "push"})
-    return f"{target}@{digest}"
+    return digest, layers, time.monotonic() - started
 
 
 def _log_push_event(event: dict, layers: dict[str, str]) -> None:
