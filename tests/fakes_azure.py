@@ -399,16 +399,18 @@ class FakeAzureMLV2Service(_FakeService):
 
 
 class FakeDockerClient:
-    """Fake Docker client with the two calls ``push_by_digest`` makes: tag and push."""
+    """Fake Docker client with the calls ``push_by_digest`` makes: tag, push, untag."""
 
     def __init__(self, digest: str = "sha256:" + "d" * 64):
         self.digest = digest
         self.pushes: list[dict] = []
         self.images = SimpleNamespace(
-            get=lambda image_id: SimpleNamespace(tag=self._tag)
+            get=lambda image_id: SimpleNamespace(tag=self._tag),
+            remove=lambda name, noprune=False: self.removed.append(name),
         )
         self.api = SimpleNamespace(push=self._push)
         self.tags: list[tuple] = []
+        self.removed: list[str] = []
 
     def _tag(self, repository, tag=None):
         self.tags.append((repository, tag))

@@ -19,11 +19,14 @@ def test_clean_keeps_successful_runs(docker_client, run_inputs, tmp_path, monkey
     (failed / "logs").mkdir(parents=True)
     partial = tmp_path / "runs" / "local" / ".other.partial-20261204-000000-abcd"
     partial.mkdir()
+    lookalike = run_local(docker_client, run_inputs,
+                          tmp_path / "runs" / "local" / "x.failed-retry", new_run_id())
     before = (good / "manifest.json").read_bytes()
 
     clean(docker_client)
 
     assert (good / "manifest.json").read_bytes() == before
+    assert (lookalike / "manifest.json").exists()
     assert not failed.exists()
     assert not partial.exists()
 

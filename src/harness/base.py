@@ -81,10 +81,34 @@ def resolve_base(client, python: str) -> BaseImage:
     except ImageNotFound:
         pass
     if not pin and forced != "debian":
-        base = _pull_and_pin(client, python)
+        base = pull_and_pin(client, python)
         if base:
             return base
     return _build_debian_base(client, recipe, tag)
+
+
+def find_local_base(client, python: str) -> BaseImage | None:
+    """Return the base ``resolve_base`` would use, if it is already in the engine.
+
+    Unlike ``resolve_base`` it never pulls, builds or writes a pin.
+    """
+    pin = _read_pins().get(python)
+    candidates = []
+    if pin and os.environ.get("HARNESS_BASE", "") != "debian":
+        reference = f"{pin['repository']}@{pin['digest']}"
+        candidates.append((reference, "slim", pin["digest"]))
+    try:
+        recipe = _debian_recipe(python)
+        candidates.append((f"{DEBIAN_REPOSITORY}:{recipe['release']}-{_recipe_hash(recipe)}",
+                           "debian", None))
+    except BaseImageError:
+        pass
+    for reference, kind, digest in candidates:
+        try:
+            return BaseImage(reference, kind, digest, client.images.get(reference).id)
+        except ImageNotFound:
+            continue
+    return None
 
 
 def _read_pins() -> dict:
@@ -109,7 +133,8 @@ def _pinned_slim(client, pin: dict) -> BaseImage | None:
     return BaseImage(reference, "slim", pin["digest"], image.id)
 
 
-def _pull_and_pin(client, python: str) -> BaseImage | None:
+def pull_and_pin(client, python: str) -> BaseImage | None:
+    """Pull python:X.Y-slim and record its digest; return None when it cannot be pulled."""
     repository, tag = "python", f"{python}-slim"
     log.info("pulling %s:%s to pin it", repository, tag, extra={"phase": "base"})
     try:

@@ -16,16 +16,15 @@ from docker.errors import APIError
 
 from . import paths
 from .errors import HarnessError
-from .image import FINGERPRINT_LABEL, fingerprint
+from .base import DEBIAN_REPOSITORY, find_local_base
+from .image import FINGERPRINT_LABEL, STAGE_LABEL, fingerprint
 from .lock import read_lock
-from .runfolder import FAILED, PARTIAL
+from .runfolder import FAILED_NAME, PARTIAL_NAME
 from .spec import read_spec
 from .wheels import wheel_cache
 
 log = logging.getLogger(__name__)
 
-STAGE_LABEL = "io.harness.stage"
-BASE_REPOSITORY = "harness-base"
 
 
 def clean(client, everything: bool = False) -> None:
@@ -36,20 +35,20 @@ def clean(client, everything: bool = False) -> None:
     _remove_images(client, keep_images, everything)
     _remove_wheels(keep_hashes)
     shutil.rmtree(paths.cache_dir() / "base", ignore_errors=True)
-    _remove_failed_runs(paths.RUNS)
+    _remove_failed_runs(client, paths.RUNS)
 
 
 def _current_fingerprints(client) -> tuple[set[str], set[str]]:
     """Return the fingerprints and wheel hashes that the specs in envs/ use now."""
-    from .base import resolve_base
-
     fingerprints, hashes = set(), set()
     for spec_path in sorted((paths.ROOT / "envs").glob("*.yml")):
         try:
             spec = read_spec(spec_path)
             lock = read_lock(spec.lock_path)
             hashes.update(h for pin in lock.pins for h in pin.hashes)
-            fingerprints.add(fingerprint(spec, lock, resolve_base(client, spec.python)))
+            base = find_local_base(client, spec.python)
+            if base is not None:
+                fingerprints.add(fingerprint(spec, lock, base))
         except HarnessError as exc:
             log.info("keeping nothing for %s: %s", spec_path, exc, extra={"phase": "clean"})
     return fingerprints, hashes
@@ -64,7 +63,7 @@ def _remove_images(client, keep: set[str], everything: bool) -> None:
         if not image.tags:
             _remove_image(client, image, f"build stage {image.short_id}")
     if everything:
-        for image in client.images.list(name=BASE_REPOSITORY):
+        for image in client.images.list(name=DEBIAN_REPOSITORY):
             _remove_image(client, image, ", ".join(image.tags))
 
 
@@ -88,11 +87,15 @@ def _remove_wheels(keep: set[str]) -> None:
     log.info("removed %d cached wheels", removed, extra={"phase": "clean"})
 
 
-def _remove_failed_runs(runs: Path) -> None:
+def _remove_failed_runs(client, runs: Path) -> None:
+    """Remove failed run folders, and partial ones whose run no longer has a container."""
     if not runs.is_dir():
         return
+    running = {container.labels.get("io.harness.run-id")
+               for container in client.containers.list(filters={"label": "io.harness.run-id"})}
     for folder in sorted(runs.glob("*/*")):
-        if folder.is_dir() and (FAILED in folder.name or folder.name.startswith(".")
-                                and PARTIAL in folder.name):
+        partial = PARTIAL_NAME.match(folder.name)
+        abandoned = partial is not None and partial["run_id"] not in running
+        if folder.is_dir() and (FAILED_NAME.match(folder.name) or abandoned):
             shutil.rmtree(folder)
             log.info("removed %s", folder, extra={"phase": "clean"})

@@ -14,6 +14,8 @@ import signal
 import sys
 from pathlib import Path
 
+from docker.errors import DockerException
+
 from . import __version__, paths
 from .errors import HarnessError, UsageError
 from .text import printable
@@ -135,8 +137,14 @@ def main(argv: list[str] | None = None) -> int:
     except HarnessError as exc:
         print(f"error: {printable(one_line(str(exc)))}", file=sys.stderr)
         return exc.exit_code
+    except DockerException as exc:
+        explanation = getattr(exc, "explanation", None) or str(exc)
+        print(f"error: the Docker engine failed: {printable(one_line(explanation))}; "
+              "check that it is running ('docker info') and retry", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print("error: interrupted; nothing was left half-written", file=sys.stderr)
+        print("error: interrupted; no run folder was written (logs of an interrupted run "
+              "are kept in its .failed folder)", file=sys.stderr)
         return 130
 
 

@@ -94,10 +94,11 @@ def clean(args) -> int:
 
 
 def pin_base(args) -> int:
-    from .base import _pull_and_pin
+    from .base import pull_and_pin
 
-    if _pull_and_pin(engine.connect(), args.python) is None:
-        raise UsageError(f"cannot pull python:{args.python}-slim; this needs registry access")
+    if pull_and_pin(engine.connect(), args.python) is None:
+        raise UsageError(f"cannot pin python:{args.python}-slim: the pull failed or the "
+                         "registry returned no digest (see the log line above)")
     return 0
 
 

@@ -18,7 +18,7 @@ from typing import Callable
 
 from docker.errors import APIError, ImageNotFound
 
-from .errors import EngineError, ProfileError, TrainingFailed, TrainingRejected
+from .errors import EngineError, ProfileError, TrainingFailed, TrainingRejected, UsageError
 from .image import ENTRY_POINT
 from .text import printable
 
@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 
 CONTAINER_USER = "1000:1000"
 MEMORY_LIMIT = os.environ.get("HARNESS_MEMORY", "4g")
-CPU_LIMIT = float(os.environ.get("HARNESS_CPUS", "2"))
 REJECTED = 2
 MAX_ECHOED_LINES = 200
 PROBE_MARKER = "harness-probe: "  # the line docker/entry.py prints before the script
@@ -94,6 +93,22 @@ def run_job(client, job: Job, logs_dir: Path,
         _remove(container)
 
 
+def cpu_limit() -> float:
+    """Return the container's CPU limit from ``HARNESS_CPUS`` (default 2).
+
+    Raises:
+        UsageError: the value is not a positive number.
+    """
+    text = os.environ.get("HARNESS_CPUS", "2")
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < 1024:
+        raise UsageError(f"HARNESS_CPUS={text!r} is not a number of CPUs; use e.g. 2 or 0.5")
+    return value
+
+
 def _create(client, job: Job):
     try:
         return client.containers.create(
@@ -108,7 +123,7 @@ def _create(client, job: Job):
             network_mode="none",
             mem_limit=MEMORY_LIMIT,
             memswap_limit=MEMORY_LIMIT,
-            nano_cpus=int(CPU_LIMIT * 1e9),
+            nano_cpus=int(cpu_limit() * 1e9),
             pids_limit=512,
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "linux/amd64"
 FINGERPRINT_LABEL = "io.harness.fingerprint"
+STAGE_LABEL = "io.harness.stage"  # on the install stage, which builds leave behind
 VENV_PYTHON = "/opt/venv/bin/python"
 ENTRY_POINT = "/opt/harness/entry.py"
 _STEP = re.compile(r"^Step \d+/\d+ : ")
@@ -123,7 +124,7 @@ def _build(client, lock: Lock, wheels: list[Path], base: BaseImage, tag: str,
 def _remove_build_stage(client) -> None:
     """Remove the install stage the classic builder leaves behind (about 1 GB)."""
     try:
-        client.images.prune(filters={"label": "io.harness.stage=install", "dangling": True})
+        client.images.prune(filters={"label": f"{STAGE_LABEL}=install", "dangling": True})
     except APIError as exc:
         log.warning("could not remove the build stage image: %s", exc.explanation)
 

@@ -19,10 +19,10 @@ from docker.types import Mount
 
 from . import paths
 from .container import CONTAINER_USER, Job, run_job
-from .errors import HarnessError
+from .errors import HarnessError, RunFolderError
 from .inputs import container_environment
 from .manifest import RunInputs, build_manifest, now
-from .runfolder import RunFolder
+from .runfolder import RunFolder, file_sha256
 from .snapshot import Snapshot
 
 log = logging.getLogger(__name__)
@@ -92,17 +92,32 @@ def stage_snapshot(snapshot: Snapshot) -> Path:
         return target.resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".staging-"))
-    for name in snapshot.files:
+    try:
+        _copy_snapshot(snapshot, staging)
+        os.replace(staging, target)
+    except OSError as exc:
+        if not target.is_dir():  # else another run staged the same content first
+            raise RunFolderError(f"cannot stage the script folder: {exc}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target.resolve()
+
+
+def _copy_snapshot(snapshot: Snapshot, staging: Path) -> None:
+    """Copy the snapshot's files, checking each copy against the hash taken earlier.
+
+    The image build runs between hashing and copying, so a file edited in that
+    time would otherwise be stored under the old content's name.
+    """
+    for name, entry in snapshot.files.items():
         destination = staging / name
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(snapshot.root / name, destination)
-    for folder in [staging, *staging.rglob("*")]:
-        folder.chmod(0o755 if folder.is_dir() else 0o644)
-    try:
-        os.replace(staging, target)
-    except OSError:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target.resolve()
+        if file_sha256(destination) != entry["sha256"]:
+            raise RunFolderError(f"{snapshot.root / name} changed while the run was being "
+                                 "prepared; run again")
+    for path in [staging, *staging.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 class _record_dir:

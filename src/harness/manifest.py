@@ -78,32 +78,44 @@ def check_record(record: dict) -> None:
                               "write names that every system can store") from None
 
 
+# Where the container's standard output lands: logs/stdout.log for local and
+# emulated runs, Azure ML's user_logs/std_log.txt for remote jobs. Other files in
+# logs/ can be written by the script, so they are not read.
+STDOUT_LOGS = ("stdout.log", "user_logs/std_log.txt", "azureml-logs/70_driver_log.txt")
+
+
 def check_probe(record: dict, logs_dir: Path) -> None:
     """Check the record's measurements against the probe line printed before the script ran.
 
     The script runs in the entry point's process and could change the record
-    it writes at the end, but not a line already printed. Logs without that
-    line (a service that keeps stdout elsewhere) are not checked.
+    it writes at the end, but not the first line of its standard output, which
+    the entry point printed before the script started. Logs without that line
+    are not checked.
 
     Raises:
         TrainingFailed: the record differs from the printed probe.
     """
     from .container import PROBE_MARKER
 
-    for path in sorted(Path(logs_dir).rglob("*")):
-        if not path.is_file() or path.stat().st_size > 50_000_000:
+    for name in STDOUT_LOGS:
+        path = Path(logs_dir) / name
+        if not path.is_file():
             continue
         with path.open(encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                if line.startswith(PROBE_MARKER):
-                    printed = json.loads(line[len(PROBE_MARKER):])
-                    if printed != record.get("container"):
-                        raise TrainingFailed(
-                            "the run's record of the container differs from what the "
-                            "container measured before the script started; the script "
-                            "changed it, so the run cannot be trusted"
-                        )
-                    return
+            line = next((line for line in handle if line.startswith(PROBE_MARKER)), None)
+        if line is None:
+            continue
+        try:
+            printed = json.loads(line[len(PROBE_MARKER):])
+        except ValueError:
+            printed = None
+        if printed != record.get("container"):
+            raise TrainingFailed(
+                "the run's record of the container differs from what the container "
+                "measured before the script started; the script changed it, so the run "
+                "cannot be trusted"
+            )
+        return
 
 
 def build_manifest(run_id: str, target: str, started: str, inputs: RunInputs, record: dict,

@@ -18,7 +18,7 @@ from . import engine, paths
 from .inputs import prepare
 from .local import run_local
 from .manifest import RunInputs
-from .runfolder import FAILED, new_run_id
+from .runfolder import FAILED_NAME, new_run_id
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,8 @@ def parity_check(args: Namespace) -> int:
     remote = find_matching_run(paths.RUNS / target, inputs)
     if remote is None:
         log.info("no matching %s run; running one", target, extra={"phase": "parity"})
-        remote = cloud_train(Namespace(**{**vars(args), "run": None, "out": None}), backend)
+        remote = cloud_train(Namespace(**{**vars(args), "run": None, "out": None}), backend,
+                             inputs)
 
     result = compare_runs(local, remote)
     written = write_report(result, paths.RUNS / "parity" / new_run_id())
@@ -69,7 +70,7 @@ def find_matching_run(folder: Path, inputs: RunInputs) -> Path | None:
     if not folder.is_dir():
         return None
     for candidate in sorted(folder.iterdir(), reverse=True):
-        if candidate.name.startswith(".") or FAILED in candidate.name:
+        if candidate.name.startswith(".") or FAILED_NAME.match(candidate.name):
             continue
         try:
             manifest = json.loads((candidate / "manifest.json").read_text())

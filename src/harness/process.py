@@ -18,12 +18,17 @@ def run_with_progress(command: list[str], progress: Callable[[str], str | None],
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)
     tail: list[str] = []
-    for line in process.stdout:
-        line = line.rstrip()
-        tail = (tail + [line])[-20:]
-        shown = progress(line)
-        if shown:
-            log.info("%s", shown, extra={"phase": phase})
-        else:
-            log.debug("%s: %s", command[0], line)
+    try:
+        for line in process.stdout:
+            line = line.rstrip()
+            tail = (tail + [line])[-20:]
+            shown = progress(line)
+            if shown:
+                log.info("%s", shown, extra={"phase": phase})
+            else:
+                log.debug("%s: %s", command[0], line)
+    except BaseException:
+        process.kill()  # interrupted: do not leave the tool running
+        process.wait()
+        raise
     return process.wait(), tail

@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import time
@@ -30,6 +31,9 @@ log = logging.getLogger(__name__)
 
 PARTIAL = ".partial-"
 FAILED = ".failed"
+RUN_ID = r"\d{8}-\d{6}-[0-9a-f]{4}"
+FAILED_NAME = re.compile(rf"^(.+\.failed-{RUN_ID}|{RUN_ID}\.failed)$")
+PARTIAL_NAME = re.compile(rf"^\..+\.partial-(?P<run_id>{RUN_ID})$")
 
 
 def new_run_id() -> str:
@@ -58,7 +62,6 @@ class RunFolder:
         except OSError as exc:
             raise RunFolderError(f"cannot create {parent}: {exc.strerror}") from None
         self.path = parent / f".{self.final.name}{PARTIAL}{run_id}"
-        self.failed_path: Path | None = None
         self.committed = False
 
     @property
@@ -83,8 +86,8 @@ class RunFolder:
         write_json(self.path / "manifest.json", manifest)
         if self.final.exists():
             raise RunFolderError(f"{self.final} appeared while the run was going on; "
-                                 f"the run is kept at {self.path}")
-        os.replace(self.path, self.final)
+                                 f"the run is kept at {self.failed_target}")
+        os.rename(self.path, self.final)
         self.committed = True
         return self.final
 
@@ -102,7 +105,6 @@ class RunFolder:
         target = self.failed_target
         shutil.rmtree(target, ignore_errors=True)
         os.replace(self.path, target)
-        self.failed_path = target
         return target
 
 

@@ -7,7 +7,6 @@ downloaded once and shared by every lock that pins it.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import sys
@@ -21,6 +20,7 @@ from . import paths
 from .errors import WheelError
 from .lock import Lock, Pin
 from .process import run_with_progress
+from .runfolder import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def _index(cache: Path, supported: set[Tag]) -> dict[str, Path]:
             continue
         sidecar = wheel.with_name(wheel.name + ".sha256")
         if not sidecar.exists() or sidecar.stat().st_mtime < wheel.stat().st_mtime:
-            sidecar.write_text(_sha256(wheel))
+            sidecar.write_text(file_sha256(wheel))
         index[sidecar.read_text().strip()] = wheel
     return index
 
@@ -106,8 +106,10 @@ def _download(lock: Lock, pins: list[Pin], cache: Path) -> None:
         "--abi", python_tag, "--require-hashes", "--progress-bar", "off",
         "--dest", str(cache), "-r", requirements.name, *lock.index_options,
     ]
-    code, tail = run_with_progress(command, _download_progress, "wheels")
-    Path(requirements.name).unlink()
+    try:
+        code, tail = run_with_progress(command, _download_progress, "wheels")
+    finally:
+        Path(requirements.name).unlink()
     if code != 0:
         reason = next((t for t in reversed(tail) if t.startswith("ERROR")), tail[-1] if tail else "")
         raise WheelError(f"downloading wheels failed: {reason.strip()}")
@@ -128,11 +130,3 @@ def _platform_options(platform: str) -> list[str]:
     tags = [f"manylinux_2_{minor}_x86_64" for minor in range(glibc_minor, 4, -1)]
     tags += ["manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64"]
     return [option for tag in tags for option in ("--platform", tag)]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

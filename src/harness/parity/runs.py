@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -12,6 +11,7 @@ from typing import Any
 
 from harness.errors import ParityInputError
 from harness.parity.numbers import read_json
+from harness.runfolder import file_sha256
 
 # The ARIMA script's outputs. When either run has one of them, both runs must
 # have it and it must parse, or the comparison is rejected with exit code 2.
@@ -55,7 +55,7 @@ class RunFolder:
         """Return the hex sha256 of ``outputs/<rel>``; OSError if it is unreadable."""
         digest = self._digests.get(rel)
         if digest is None:
-            digest = _file_sha256(self.outputs / rel)
+            digest = file_sha256(self.outputs / rel)
             self._digests[rel] = digest
         return digest
 
@@ -74,14 +74,6 @@ class RunFolder:
             run_id=run_id if isinstance(run_id, str) else None,
             manifest=self.manifest,
         )
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_run(path: Path, role: str) -> RunFolder:

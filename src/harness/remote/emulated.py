@@ -18,7 +18,7 @@ from pathlib import Path
 
 from docker.errors import APIError, NotFound
 
-from ..container import CONTAINER_USER, CPU_LIMIT, MEMORY_LIMIT
+from ..container import CONTAINER_USER, MEMORY_LIMIT, cpu_limit
 from ..errors import DownloadError, RegistryError, RemoteError
 from ..manifest import RunInputs
 from .base import REMOTE_RECORD, Backend, RemoteRun, Submission
@@ -81,7 +81,7 @@ class EmulatedBackend(Backend):
                 user=CONTAINER_USER,
                 network_mode="none",
                 mem_limit=MEMORY_LIMIT,
-                nano_cpus=int(CPU_LIMIT * 1e9),
+                nano_cpus=int(cpu_limit() * 1e9),
                 pids_limit=512,
                 cap_drop=["ALL"],
                 security_opt=["no-new-privileges"],

@@ -31,14 +31,18 @@ log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 60
 
 
-def cloud_train(args: Namespace, backend: Backend) -> Path:
+def cloud_train(args: Namespace, backend: Backend, inputs: RunInputs | None = None) -> Path:
     """Run the training remotely on ``backend``; return the finished run folder.
+
+    ``inputs``, when given, were prepared by the caller after it checked the
+    backend's configuration, so neither step is repeated.
 
     Raises:
         HarnessError: a check, the build, the push, the job or the download failed.
         Detached: the user pressed Ctrl-C while waiting; the job goes on.
     """
-    backend.check_config()
+    if inputs is None:
+        backend.check_config()
     client = engine.connect()
     if args.run:
         return reattach(backend, client, args.run)
@@ -47,8 +51,9 @@ def cloud_train(args: Namespace, backend: Backend) -> Path:
     out = Path(args.out or paths.RUNS / backend.name / run_id)
     if out.exists():
         raise UsageError(f"OUT={out} already exists; pick a new folder or leave OUT unset")
-    inputs = prepare(client, args.env, args.data, args.script, args.args,
-                     args.determinism == "on", args.pass_env, args.cpu)
+    if inputs is None:
+        inputs = prepare(client, args.env, args.data, args.script, args.args,
+                         args.determinism == "on", args.pass_env, args.cpu)
     check_limits(inputs.snapshot)
     reference = backend.push(client, inputs)
     submission = Submission(
@@ -63,6 +68,7 @@ def cloud_train(args: Namespace, backend: Backend) -> Path:
         "env": str(args.env), "data": str(args.data), "script": str(args.script),
         "arguments": inputs.arguments, "determinism": args.determinism,
         "pass_env": inputs.passed_env, "cpu": args.cpu,
+        "identity": _identity(inputs),
     }
     _save_pending(backend.name, pending)
     log.info("submitted run %s%s", remote.run_id,
@@ -77,6 +83,13 @@ def reattach(backend: Backend, client, remote_id: str) -> Path:
                      Path(pending["script"]), pending["arguments"],
                      pending["determinism"] == "on", [], pending.get("cpu"))
     inputs.passed_env = list(pending.get("pass_env", []))
+    changed = [name for name, value in _identity(inputs).items()
+               if pending.get("identity", {}).get(name) != value]
+    if changed:
+        raise UsageError(
+            f"RUN={remote_id} was submitted with other inputs ({', '.join(changed)} changed "
+            "since); restore them to re-attach, or submit a new run"
+        )
     remote = backend.attach(remote_id)
     log.info("re-attached to run %s", remote_id, extra={"phase": "wait"})
     return finish(backend, remote, pending, inputs)
@@ -104,6 +117,15 @@ def finish(backend: Backend, remote: RemoteRun, pending: dict, inputs: RunInputs
     remote.close()
     _pending_path(backend.name, remote.run_id).unlink(missing_ok=True)
     return result
+
+
+def _identity(inputs: RunInputs) -> dict[str, str]:
+    """Return the hashes that tie a pending run to the inputs it was submitted with."""
+    return {
+        "spec": inputs.spec.sha256, "lock": inputs.lock.sha256,
+        "script": inputs.snapshot.sha256, "data": inputs.data_sha256(),
+        "image": inputs.image.id,
+    }
 
 
 def wait(backend: Backend, remote: RemoteRun) -> str:
@@ -190,8 +212,3 @@ def _load_pending(target: str, remote_id: str) -> dict:
 def forget_pending(target: str, remote_id: str) -> None:
     """Drop the pending record of ``remote_id`` (after it was cancelled)."""
     _pending_path(target, remote_id).unlink(missing_ok=True)
-
-
-def pending_runs(target: str) -> list[str]:
-    folder = paths.RUNS / target / ".pending"
-    return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
