@@ -3,7 +3,8 @@
 The tag is a content fingerprint of everything that goes into the image: the
 spec and lock hashes, the Dockerfile, the in-container entry point, the base
 image identity and the platform. An existing image with that tag is reused
-without calling the builder, so an unchanged spec costs one engine look-up.
+without calling the builder, so an unchanged spec costs two engine look-ups
+(the base and the image).
 """
 
 from __future__ import annotations

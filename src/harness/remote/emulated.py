@@ -81,6 +81,7 @@ class EmulatedBackend(Backend):
                 user=CONTAINER_USER,
                 network_mode="none",
                 mem_limit=MEMORY_LIMIT,
+                memswap_limit=MEMORY_LIMIT,
                 nano_cpus=int(cpu_limit() * 1e9),
                 pids_limit=512,
                 cap_drop=["ALL"],
