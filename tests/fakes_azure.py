@@ -152,6 +152,18 @@ class _FakeService:
     def calls_to(self, method: str) -> list[tuple]:
         return [arguments for name, arguments in self.calls if name == method]
 
+    def connect(self, workspace, credential, environ=None) -> None:
+        self._record("connect", workspace, credential)
+        self.connected = (workspace, credential)
+
+    def workspace_registry(self):
+        self._record("workspace_registry")
+        return self.registry
+
+    def get_compute(self, name):
+        self._record("get_compute", name)
+        return self.computes.get(name)
+
     def run_job(self, job: FakeJob) -> None:
         """Pretend the job ran and succeeded (replace this to run it for real)."""
         job.files.update(job_files())
@@ -219,18 +231,6 @@ class FakeAzureMLService(_FakeService):
             "harnesssa",
         )
         self.lose_uploads = False
-
-    def connect(self, workspace, credential, environ=None) -> None:
-        self._record("connect", workspace, credential)
-        self.connected = (workspace, credential)
-
-    def workspace_registry(self):
-        self._record("workspace_registry")
-        return self.registry
-
-    def get_compute(self, name):
-        self._record("get_compute", name)
-        return self.computes.get(name)
 
     def create_compute(self, name, provisioning_config) -> None:
         self._record("create_compute", name, provisioning_config)
@@ -318,18 +318,6 @@ class FakeAzureMLV2Service(_FakeService):
         self.environments: dict[tuple[str, str], object] = {}
         self.data_assets: dict[tuple[str, str], object] = {}
         self.uploads: dict[tuple[str, str], bytes] = {}
-
-    def connect(self, workspace, credential) -> None:
-        self._record("connect", workspace, credential)
-        self.connected = (workspace, credential)
-
-    def workspace_registry(self):
-        self._record("workspace_registry")
-        return self.registry
-
-    def get_compute(self, name):
-        self._record("get_compute", name)
-        return self.computes.get(name)
 
     def create_compute(self, compute) -> None:
         self._record("create_compute", compute)

@@ -1,9 +1,10 @@
 """``make clean``: remove what the harness no longer needs, never a successful run.
 
-Removed: images the harness built whose fingerprint is not the current one of
-any spec in ``envs/`` (with ``--all``: every harness image and base), the
-build stages left behind by builds, wheels no lock in ``envs/`` pins, build
-scratch, and failed or abandoned partial run folders under ``runs/``.
+It removes the images the harness built whose fingerprint is not the current
+one of any spec in ``envs/`` (with ``--all``, every harness image and base) and
+the build stages that builds leave behind. It also removes wheels that no lock
+in ``envs/`` pins, build scratch, and failed or abandoned partial run folders
+under ``runs/``.
 """
 
 from __future__ import annotations

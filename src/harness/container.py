@@ -109,6 +109,19 @@ def cpu_limit() -> float:
     return value
 
 
+def isolation_options() -> dict:
+    """Return the limits every training container gets: no network, no privileges."""
+    return {
+        "network_mode": "none",
+        "mem_limit": MEMORY_LIMIT,
+        "memswap_limit": MEMORY_LIMIT,
+        "nano_cpus": int(cpu_limit() * 1e9),
+        "pids_limit": 512,
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+    }
+
+
 def _create(client, job: Job):
     try:
         return client.containers.create(
@@ -120,19 +133,13 @@ def _create(client, job: Job):
             tmpfs=job.tmpfs,
             read_only=job.read_only,
             user=job.user,
-            network_mode="none",
-            mem_limit=MEMORY_LIMIT,
-            memswap_limit=MEMORY_LIMIT,
-            nano_cpus=int(cpu_limit() * 1e9),
-            pids_limit=512,
-            cap_drop=["ALL"],
-            security_opt=["no-new-privileges"],
             labels={"io.harness.role": "training", **job.labels},
+            **isolation_options(),
         )
     except ImageNotFound:
         raise EngineError(f"image {job.image} is not in the engine; run 'make build'") from None
     except APIError as exc:
-        raise EngineError(f"the engine refused to create the container: {exc.explanation}") from None
+        raise EngineError(f"creating the container failed: {exc.explanation}") from None
 
 
 def _stream_output(container, logs_dir: Path) -> tuple[list[str], list[str]]:

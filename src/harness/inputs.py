@@ -1,9 +1,9 @@
 """Gather and check everything a run is made from, before any container starts.
 
-Every target (local, emulated, Azure ML) starts here: the spec is read and its
-lock checked (or created), the script folder and data file are checked, the
-image is built or reused, and the container environment is assembled from the
-determinism profile and the variables the user names.
+Every target (local, emulated, Azure ML) starts here. The spec is read and its
+lock checked or created, and the script folder and data file are checked. Then
+the image is built or reused, and the container environment is assembled from
+the determinism profile and the variables the user names.
 """
 
 from __future__ import annotations

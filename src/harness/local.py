@@ -1,9 +1,10 @@
 """Run the training image on this machine and keep a complete run folder.
 
-The container has no network, a read-only root filesystem, the script snapshot
-and data mounted read-only, ``outputs/`` as its only writable run mount (the
-entry point's record goes to a separate scratch mount), small tmpfs mounts for
-``/tmp`` and HOME, a non-root user and CPU and memory limits.
+The container has no network and a read-only root filesystem, with the script
+snapshot and data mounted read-only. ``outputs/`` is its only writable run
+mount, and the entry point's record goes to a separate scratch mount. Small
+tmpfs mounts serve ``/tmp`` and HOME, and it runs as a non-root user with CPU
+and memory limits.
 """
 
 from __future__ import annotations

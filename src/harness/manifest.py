@@ -78,9 +78,9 @@ def check_record(record: dict) -> None:
                               "write names that every system can store") from None
 
 
-# Where the container's standard output lands: logs/stdout.log for local and
-# emulated runs, Azure ML's user_logs/std_log.txt for remote jobs. Other files in
-# logs/ can be written by the script, so they are not read.
+# Logs that hold the container's standard output: logs/stdout.log for local and
+# emulated runs, Azure ML's user_logs/std_log.txt for remote jobs. The script can
+# write other files in logs/, so those are not read.
 STDOUT_LOGS = ("stdout.log", "user_logs/std_log.txt", "azureml-logs/70_driver_log.txt")
 
 

@@ -1,7 +1,7 @@
 """``tox -e parity``: make sure a local and a remote run of the same inputs exist, then compare.
 
 An existing run folder is reused only when its manifest names the same image,
-script snapshot, data and arguments as a run made now would; otherwise the
+script snapshot, data and arguments as a run made now would. Otherwise the
 missing leg is run. The remote target comes from ``TARGET`` (default
 ``emulated``).
 """

@@ -10,8 +10,8 @@ with OpenBLAS's SkylakeX kernel and 511.07517077623913 with its Haswell kernel.
 The profile therefore pins OpenBLAS to the Haswell kernel, which every AVX2 CPU
 runs, and keeps numpy's dispatch below AVX-512.
 
-The settings are applied per run (not baked into the image) so that a run with
-the profile off shows what it changes; the in-container entry point checks that
+The settings are applied per run, not baked into the image, so that a run with
+the profile off shows what it changes. The in-container entry point checks that
 each one took effect and fails the run otherwise.
 """
 

@@ -6,7 +6,7 @@ installs everything from PyPI wheels, so each conda dependency is translated by
 two rules: the conda name is the PyPI name, unless the short table
 ``CONDA_TO_PYPI`` gives another name. Packages that exist only as conda packages
 (``CONDA_ONLY``) or only on another operating system (``OS_ONLY``) are rejected
-with a message that says so, before anything is resolved or built.
+with a message that names the reason, before anything is resolved or built.
 """
 
 from __future__ import annotations

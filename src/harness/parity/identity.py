@@ -150,7 +150,7 @@ def compare_identity(a: RunFolder, b: RunFolder) -> list[IdentityField]:
         differs = value_a != value_b
         if key == "image.digest" and (value_a is None or value_b is None):
             # A null digest only means that the image was never pushed. The
-            # image id still tells whether the content differs.
+            # image id still shows whether the content differs.
             differs = False
         detail_a = detail_b = None
         if key.startswith("inputs.") and key.endswith(".sha256"):

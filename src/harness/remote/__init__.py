@@ -1,6 +1,6 @@
 """Remote targets: the emulated one and Azure ML through SDK v1 and v2.
 
-``load_backend`` maps a TARGET name to its backend; each Azure module is the
+``load_backend`` maps a TARGET name to its backend. Each Azure module is the
 only importer of its SDK, so the others work without the Azure packages.
 """
 

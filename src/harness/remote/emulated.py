@@ -1,10 +1,11 @@
 """The emulated remote: every step of a cloud run, against real local components.
 
 The image is pushed to a real OCI registry on 127.0.0.1, its local tag removed
-and pulled back by digest; the job runs in a fresh container started from
-``repository@sha256:...`` that receives a copy of the script snapshot and the
-data (no bind mounts, as on a remote node), and its ``outputs/`` and ``logs/``
-are copied back and checked against the sizes and checksums the job recorded.
+and pulled back by digest. The job runs in a fresh container started from
+``repository@sha256:...``, which receives a copy of the script snapshot and the
+data with no bind mounts, as a remote node would. Its ``outputs/`` and
+``logs/`` are copied back and checked against the sizes and checksums the job
+recorded.
 Runs are detached like remote jobs, so ``RUN=`` re-attaches for real.
 """
 
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from docker.errors import APIError, NotFound
 
-from ..container import CONTAINER_USER, MEMORY_LIMIT, cpu_limit
+from ..container import CONTAINER_USER, isolation_options
 from ..errors import DownloadError, RegistryError, RemoteError
 from ..manifest import RunInputs
 from .base import REMOTE_RECORD, Backend, RemoteRun, Submission
@@ -79,15 +80,9 @@ class EmulatedBackend(Backend):
                 working_dir=SNAPSHOT_DIR,
                 name=NAME_PREFIX + submission.run_id,
                 user=CONTAINER_USER,
-                network_mode="none",
-                mem_limit=MEMORY_LIMIT,
-                memswap_limit=MEMORY_LIMIT,
-                nano_cpus=int(cpu_limit() * 1e9),
-                pids_limit=512,
-                cap_drop=["ALL"],
-                security_opt=["no-new-privileges"],
                 labels={"io.harness.role": "emulated-job",
                         "io.harness.run-id": submission.run_id},
+                **isolation_options(),
             )
         except APIError as exc:
             raise RemoteError(f"cannot create the job container: {exc.explanation}") from None
